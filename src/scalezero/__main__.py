@@ -1,0 +1,3 @@
+from scalezero.cli import main
+
+main()

@@ -1,0 +1,59 @@
+"""Where instances come from: one small protocol, three implementations.
+
+``process`` (default) runs each instance as a runtime subprocess on a free
+127.0.0.1 port, ``docker`` runs the function images, ``knative`` manages
+Knative Services (and Knative does the scaling). The gateway routes to
+``Instance.url`` and never cares which backend made it.
+"""
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from scalezero.stack import FunctionSpec
+
+STARTING, READY, DRAINING, DEAD = "starting", "ready", "draining", "dead"
+
+
+@dataclass
+class Instance:
+    """One running copy of a function."""
+
+    id: str  # unique within the backend, e.g. "yolo-detect-3"
+    function: str  # function name
+    url: str  # base URL the gateway proxies to, e.g. http://127.0.0.1:41234
+    state: str = STARTING  # starting | ready | draining | dead
+    started_at: float = 0.0  # monotonic seconds when the start was asked for
+    ready_at: float | None = None  # monotonic seconds when /_/ready first answered 200
+    pid: int | None = None  # process id where there is one
+    inflight: int = 0  # requests the gateway has in flight to it right now
+
+
+class Backend(Protocol):
+    """What the gateway needs from a backend.
+
+    ``on_change(function_name)`` is called whenever an instance of that function
+    changes state (became ready, started draining, died), so the activator can
+    flush held requests without polling.
+    """
+
+    on_change: Callable[[str], None]
+    # True when the platform scales by itself (knative): the local autoscaler only observes.
+    scales_itself: bool
+
+    async def deploy(self, spec: FunctionSpec) -> None:
+        """Register or update a function; starts ``spec.scaling.initial_scale`` instances."""
+
+    async def remove(self, name: str) -> None:
+        """Stop every instance of ``name`` and forget it."""
+
+    async def scale(self, name: str, replicas: int) -> None:
+        """Move toward ``replicas`` instances: start new ones or drain the extra."""
+
+    def instances(self, name: str) -> list[Instance]:
+        """The live (not dead) instances of ``name``."""
+
+    def logs(self, name: str, tail: int | None = None) -> list[str]:
+        """Recent log lines of the function's instances, oldest first."""
+
+    async def close(self) -> None:
+        """Stop everything this backend started."""

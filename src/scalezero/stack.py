@@ -1,0 +1,317 @@
+"""``stack.yml`` (OpenFaaS stack format v1.0) into immutable ``FunctionSpec``s.
+
+Scaling settings come from OpenFaaS labels or Knative annotations through one
+table, ``SCALING_KEYS``; the same table feeds the local autoscaler and the Helm
+values (``scalezero chart-values``), so a function scales the same way in both.
+"""
+
+import dataclasses
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from scalezero.errors import ConfigError
+
+KNATIVE = "autoscaling.knative.dev/"
+SCALEZERO = "scalezero.dev/"
+# A function name is a DNS-1123 label: it becomes a host name, a Kubernetes
+# object name and a folder under functions/, so nothing else may get through.
+NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_ENVSUBST_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def parse_duration(text: Any) -> float:
+    """Seconds from a Go duration (``2m5s``, ``500ms``) or a bare number of seconds."""
+    s = str(text).strip()
+    try:
+        return float(s)
+    except ValueError:
+        pass
+    if not s or _DURATION_RE.sub("", s):
+        raise ConfigError(f"{text!r} is not a duration (examples: 30s, 2m5s, 500ms, 1h)")
+    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return sum(float(n) * scale[unit] for n, unit in _DURATION_RE.findall(s))
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a valid function name, else raise ConfigError."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ConfigError(
+            f"function name {name!r} is invalid: use at most 63 lower-case letters, "
+            "digits and '-', starting and ending with a letter or digit (a DNS-1123 label)"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class ScalingSettings:
+    """Per-function autoscaling settings; defaults are Knative's (knative-notes §1.2)."""
+
+    metric: str = "concurrency"  # what the target counts: "concurrency" or "rps"
+    target: float | None = None  # per-instance target; None = cc, or 100 (concurrency) / 200 (rps)
+    target_utilization: float = 0.7  # fraction of the target to aim for
+    container_concurrency: int = 0  # hard in-flight limit per instance (max_inflight); 0 = none
+    target_burst_capacity: float = 211.0  # Knative TBC: -1 = activator always in path
+    min_scale: int = 0  # never fewer instances than this
+    max_scale: int = 0  # never more instances than this; 0 = unlimited
+    # Knative's default is 1; we register functions at zero (our Knative config sets
+    # allow-zero-initial-scale too, so both backends start the same way).
+    initial_scale: int = 0  # instances started at deploy
+    activation_scale: int = 1  # instances started when scaling up from zero
+    stable_window_s: float = 60.0  # averaging window for normal decisions
+    panic_window_pct: float = 10.0  # panic window as a percentage of the stable window
+    panic_threshold_pct: float = 200.0  # panic when desired/ready exceeds this
+    max_scale_up_rate: float = 1000.0  # at most ready * rate after one decision
+    max_scale_down_rate: float = 2.0  # at least ready / rate after one decision
+    scale_down_delay_s: float = 0.0  # keep the max desired over this window before going down
+    scale_to_zero_grace_s: float = 30.0  # Knative global: wait after the last request before 0
+    scale_to_zero_retention_s: float = 0.0  # keep the last instance at least this long
+    enable_scale_to_zero: bool = True  # False: never below one instance
+
+    def __post_init__(self):
+        _validate_scaling(self)
+
+    @property
+    def panic_window_s(self) -> float:
+        """Knative: round(stable * pct / 100) to the second, at least 1 s."""
+        return max(1.0, float(round(self.stable_window_s * self.panic_window_pct / 100)))
+
+
+def _validate_scaling(s: ScalingSettings) -> None:
+    checks = [
+        (s.metric in ("concurrency", "rps"), "metric", "must be concurrency or rps"),
+        (s.target is None or s.target >= 0.01, "target", "must be >= 0.01"),
+        (0 < s.target_utilization <= 1, "target_utilization", "must be in (0, 1]"),
+        (s.container_concurrency >= 0, "container_concurrency", "must be >= 0"),
+        (s.target_burst_capacity >= 0 or s.target_burst_capacity == -1,
+         "target_burst_capacity", "must be >= 0 or -1"),
+        (s.min_scale >= 0, "min_scale", "must be >= 0"),
+        (s.max_scale >= 0, "max_scale", "must be >= 0 (0 = unlimited)"),
+        (s.max_scale == 0 or s.min_scale <= s.max_scale, "min_scale", "must be <= max_scale"),
+        (s.initial_scale >= 0, "initial_scale", "must be >= 0"),
+        (s.activation_scale >= 1, "activation_scale", "must be >= 1"),
+        (1 <= s.stable_window_s <= 3600, "stable_window_s", "must be in [1s, 1h]"),
+        (1 <= s.panic_window_pct <= 100, "panic_window_pct", "must be in [1, 100]"),
+        (110 <= s.panic_threshold_pct <= 1000, "panic_threshold_pct", "must be in [110, 1000]"),
+        (s.max_scale_up_rate > 1, "max_scale_up_rate", "must be > 1"),
+        (s.max_scale_down_rate > 1, "max_scale_down_rate", "must be > 1"),
+        (0 <= s.scale_down_delay_s <= 3600, "scale_down_delay_s", "must be in [0, 1h]"),
+        (s.scale_to_zero_grace_s > 0, "scale_to_zero_grace_s", "must be > 0"),
+        (s.scale_to_zero_retention_s >= 0, "scale_to_zero_retention_s", "must be >= 0"),
+    ]
+    for ok, name, rule in checks:
+        if not ok:
+            raise ConfigError(f"{name} = {getattr(s, name)!r}, {rule}")
+
+
+def _int(v: str) -> int:
+    return int(float(v))
+
+
+def _percent(v: str) -> float:
+    return float(v) / 100 if float(v) > 1 else float(v)
+
+
+def _scale_type(v: str) -> str:
+    kinds = {"capacity": "concurrency", "rps": "rps", "concurrency": "concurrency"}
+    if v not in kinds:
+        raise ConfigError(f"com.openfaas.scale.type = {v!r}, must be capacity or rps")
+    return kinds[v]
+
+
+def _bool(v: str) -> bool:
+    return str(v).lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class ScalingKey:
+    """One row of the mapping: a setting, its Knative annotation and OpenFaaS label."""
+
+    field: str
+    knative: str | None  # annotation key (full), or None
+    openfaas: str | None  # label key, or None
+    parse: Callable[[str], Any]
+    to_knative: Callable[[Any], str] = str
+
+
+def _seconds(v: float) -> str:
+    return f"{int(v)}s" if float(v).is_integer() else f"{int(v * 1000)}ms"
+
+
+# The one table. Knative annotations win over OpenFaaS labels when both are given.
+SCALING_KEYS: tuple[ScalingKey, ...] = (
+    ScalingKey("metric", KNATIVE + "metric", "com.openfaas.scale.type", _scale_type),
+    ScalingKey("target", KNATIVE + "target", "com.openfaas.scale.target", float,
+               lambda v: f"{v:g}"),
+    ScalingKey("target_utilization", KNATIVE + "target-utilization-percentage",
+               "com.openfaas.scale.target-proportion", _percent, lambda v: f"{v * 100:g}"),
+    ScalingKey("target_burst_capacity", KNATIVE + "target-burst-capacity", None, float,
+               lambda v: f"{v:g}"),
+    ScalingKey("min_scale", KNATIVE + "min-scale", "com.openfaas.scale.min", _int),
+    ScalingKey("max_scale", KNATIVE + "max-scale", "com.openfaas.scale.max", _int),
+    ScalingKey("initial_scale", KNATIVE + "initial-scale", None, _int),
+    ScalingKey("activation_scale", KNATIVE + "activation-scale", None, _int),
+    ScalingKey("stable_window_s", KNATIVE + "window", "com.openfaas.scale.down.window",
+               parse_duration, _seconds),
+    ScalingKey("panic_window_pct", KNATIVE + "panic-window-percentage", None, float,
+               lambda v: f"{v:g}"),
+    ScalingKey("panic_threshold_pct", KNATIVE + "panic-threshold-percentage", None, float,
+               lambda v: f"{v:g}"),
+    ScalingKey("scale_down_delay_s", KNATIVE + "scale-down-delay", None, parse_duration,
+               _seconds),
+    ScalingKey("scale_to_zero_retention_s", KNATIVE + "scale-to-zero-pod-retention-period",
+               "com.openfaas.scale.zero-duration", parse_duration, _seconds),
+    # Global settings in Knative (config-autoscaler); per function here, for tests and demos.
+    ScalingKey("scale_to_zero_grace_s", SCALEZERO + "scale-to-zero-grace-period", None,
+               parse_duration, _seconds),
+    ScalingKey("max_scale_up_rate", SCALEZERO + "max-scale-up-rate", None, float,
+               lambda v: f"{v:g}"),
+    ScalingKey("max_scale_down_rate", SCALEZERO + "max-scale-down-rate", None, float,
+               lambda v: f"{v:g}"),
+    ScalingKey("enable_scale_to_zero", SCALEZERO + "enable-scale-to-zero", None, _bool,
+               lambda v: str(v).lower()),
+)
+
+
+def scaling_from(labels: dict[str, str], annotations: dict[str, str],
+                 environment: dict[str, str]) -> ScalingSettings:
+    """Build ScalingSettings from a function's labels, annotations and environment."""
+    values: dict[str, Any] = {}
+    for key in SCALING_KEYS:
+        for source, k in ((labels, key.openfaas), (annotations, key.knative)):
+            if k and k in source:
+                try:
+                    values[key.field] = key.parse(source[k])
+                except (ValueError, ConfigError) as e:
+                    raise ConfigError(f"{k} = {source[k]!r}: {e}") from None
+    if "max_inflight" in environment:
+        values["container_concurrency"] = _int(environment["max_inflight"])
+    return ScalingSettings(**values)
+
+
+def scaling_annotations(s: ScalingSettings) -> dict[str, str]:
+    """Knative annotations for every setting that differs from its default."""
+    default = ScalingSettings()
+    out = {}
+    for key in SCALING_KEYS:
+        value = getattr(s, key.field)
+        if key.knative and value is not None and value != getattr(default, key.field):
+            out[key.knative] = key.to_knative(value)
+    return out
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One function of stack.yml, validated."""
+
+    name: str  # DNS-1123 label
+    handler: Path  # folder holding handler.py
+    image: str = ""  # container image name (faas-cli build/push, docker and knative backends)
+    lang: str = "python3-http"  # template name; informational here
+    namespace: str = "openfaas-fn"  # OpenFaaS namespace
+    environment: dict[str, str] = field(default_factory=dict)  # env of every instance
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    limits: dict[str, str] = field(default_factory=dict)  # memory, cpu, nvidia.com/gpu
+    requests: dict[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+    scaling: ScalingSettings = field(default_factory=ScalingSettings)
+
+    def replace(self, **changes) -> "FunctionSpec":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Stack:
+    gateway: str  # provider.gateway, or the default local gateway
+    functions: dict[str, FunctionSpec]
+    path: Path | None = None
+
+
+def _strmap(value: Any, what: str) -> dict[str, str]:
+    """yaml.v3 decodes these into map[string]string: stringify scalars as faas-cli does."""
+    if value is None:
+        return {}
+    if isinstance(value, list):  # build_args' list form: ["K=V"]
+        value = dict(str(item).split("=", 1) for item in value)
+    if not isinstance(value, dict):
+        raise ConfigError(f"{what} must be a mapping of strings, got {type(value).__name__}")
+    return {str(k): _scalar(v) for k, v in value.items()}
+
+
+def _scalar(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def envsubst(text: str, env: dict[str, str]) -> str:
+    """faas-cli's ``${VAR:-default}`` substitution over the raw file."""
+    return _ENVSUBST_RE.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), text)
+
+
+def function_from(name: str, raw: dict, base: Path) -> FunctionSpec:
+    """One function entry of stack.yml (or of a deploy request) into a FunctionSpec."""
+    check_name(name)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"functions.{name} must be a mapping")
+    env = _strmap(raw.get("environment"), f"functions.{name}.environment")
+    labels = _strmap(raw.get("labels"), f"functions.{name}.labels")
+    annotations = _strmap(raw.get("annotations"), f"functions.{name}.annotations")
+    handler = (base / str(raw.get("handler", f"./functions/{name}"))).resolve()
+    lang = str(raw.get("lang", "python3-http"))
+    return FunctionSpec(
+        name=name,
+        handler=handler,
+        image=str(raw.get("image", "")),
+        lang="dockerfile" if lang.lower() == "dockerfile" else lang,
+        namespace=str(raw.get("namespace") or "openfaas-fn"),
+        environment=env,
+        labels=labels,
+        annotations=annotations,
+        limits=_strmap(raw.get("limits"), f"functions.{name}.limits"),
+        requests=_strmap(raw.get("requests"), f"functions.{name}.requests"),
+        secrets=tuple(str(s) for s in raw.get("secrets") or ()),
+        scaling=scaling_from(labels, annotations, env),
+    )
+
+
+def parse_stack(text: str, base: Path, env: dict[str, str] | None = None) -> Stack:
+    """Parse stack.yml text; relative handler paths resolve against ``base``."""
+    try:
+        doc = yaml.safe_load(envsubst(text, dict(os.environ if env is None else env)))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"stack file is not valid YAML: {e}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError("stack file must be a mapping with provider and functions")
+    version = doc.get("version")
+    if version is not None and _scalar(version) not in ("1", "1.0"):
+        raise ConfigError(f"version = {version!r}, must be 1.0")
+    provider = doc.get("provider") or {}
+    if provider.get("name") != "openfaas":
+        raise ConfigError("provider.name must be openfaas (the OpenFaaS stack format)")
+    functions = doc.get("functions") or {}
+    if not isinstance(functions, dict):
+        raise ConfigError("functions must be a mapping of name to function")
+    specs = {str(n): function_from(str(n), f, base) for n, f in functions.items()}
+    return Stack(gateway=str(provider.get("gateway", "http://127.0.0.1:8080")),
+                 functions=specs)
+
+
+def load_stack(path: str | Path) -> Stack:
+    """Read and parse a stack file."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read stack file {p}: {e.strerror}") from None
+    stack = parse_stack(text, p.parent.resolve())
+    return dataclasses.replace(stack, path=p.resolve())
