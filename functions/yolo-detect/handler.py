@@ -1,0 +1,158 @@
+"""yolo-detect: YOLO object detection on ONNX Runtime + numpy + Pillow (no torch at run time).
+
+Send JPEG/PNG/WebP bytes, or JSON ``{"image": "<base64>"}`` (or ``{"url": ...}`` under an
+allowed prefix). Query: ``conf`` (0..1), ``max_det`` (1..300), ``classes`` (ids, comma-separated),
+``format=jpeg`` for the image with boxes drawn. Environment, read once at import:
+``MODEL_PATH`` (default <repo>/models/yolo26n.onnx), ``threads`` (default: CPUs this process may
+use), ``allowed_url_prefixes`` (comma-separated; default none), ``max_pixels``.
+The model is loaded once per instance, at import (the function contract).
+"""
+
+import importlib.util
+import io
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+
+def _sibling(name: str):
+    """Import a helper module beside this file under a unique name (several functions share a process in tests)."""
+    key = f"_yolo_detect_{name}_{abs(hash(str(Path(__file__).resolve())))}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+detector = _sibling("detector")
+inputs = _sibling("inputs")
+
+MAX_FETCH_BYTES = 32 * 1024 * 1024  # same as the runtime's default body limit
+
+
+def _default_model_path() -> Path:
+    repo_models = Path(__file__).resolve().parents[2] / "models" / "yolo26n.onnx"
+    image_models = Path("/home/app/models/yolo26n.onnx")  # where function images put it
+    return repo_models if repo_models.exists() or not image_models.exists() else image_models
+
+
+@dataclass(frozen=True)
+class Config:
+    """Function settings from the environment."""
+
+    model_path: Path  # the .onnx; a fresher .ort.onnx beside it is preferred
+    threads: int  # ONNX Runtime intra-op threads
+    allowed_url_prefixes: tuple[str, ...]  # {"url": ...} is fetched only under these
+    max_pixels: int  # larger images are refused before decoding
+
+    @classmethod
+    def from_env(cls, env) -> "Config":
+        threads = int(env.get("threads") or len(os.sched_getaffinity(0)))
+        max_pixels = int(env.get("max_pixels") or 40_000_000)
+        if threads < 1:
+            raise ValueError(f"threads = {threads}, must be >= 1")
+        if max_pixels < 1:
+            raise ValueError(f"max_pixels = {max_pixels}, must be >= 1")
+        prefixes = tuple(p.strip() for p in env.get("allowed_url_prefixes", "").split(",") if p.strip())
+        path = Path(env["MODEL_PATH"]) if env.get("MODEL_PATH") else _default_model_path()
+        if not path.is_file():
+            raise FileNotFoundError(f"model {path} not found: run `scalezero model export` "
+                                    "(make model) or set MODEL_PATH")
+        return cls(path, threads, prefixes, max_pixels)
+
+
+CONFIG = Config.from_env(os.environ)
+_session, _graph = detector.create_session(CONFIG.model_path, CONFIG.threads)
+MODEL = detector.Detector(_session, detector.read_info(_session, CONFIG.model_path, _graph))
+
+
+def handle(event, context):
+    """OpenFaaS python3-http entry point: image in, detections (JSON) or annotated JPEG out."""
+    info = MODEL.info
+    try:
+        opts = inputs.parse_options(event.query, max(len(info.names), 1))
+        t0 = time.perf_counter()
+        data = inputs.image_bytes(event.body or b"", _header(event.headers, "content-type"),
+                                  CONFIG.allowed_url_prefixes, MAX_FETCH_BYTES)
+        image = inputs.decode(data, CONFIG.max_pixels)
+        decode_s = time.perf_counter() - t0
+    except inputs.BadInput as e:
+        return _json(400, {"error": str(e)})
+    result, det = detect(image, opts)
+    result["timings_ms"]["decode"] = round(decode_s * 1000, 2)
+    if opts.fmt == "jpeg":
+        return {"statusCode": 200, "body": draw(image, det), "headers": {"Content-Type": "image/jpeg"}}
+    return _json(200, result)
+
+
+def detect(image: Image.Image, opts=None) -> tuple[dict, "detector.Detections"]:
+    """Run the model on an RGB image; returns the response document and the raw detections."""
+    opts = opts or inputs.Options()
+    output, pre_s, infer_s = MODEL.infer(image)
+    t_post = time.perf_counter()
+    det = detector.postprocess(output, image.size, MODEL.info.imgsz, opts.conf, opts.max_det,
+                               list(opts.classes) if opts.classes is not None else None)
+    post_s = time.perf_counter() - t_post
+    doc = _document(image, det)
+    doc["timings_ms"] = {"preprocess": round(pre_s * 1000, 2), "inference": round(infer_s * 1000, 2),
+                         "postprocess": round(post_s * 1000, 2)}
+    return doc, det
+
+
+def _document(image: Image.Image, det) -> dict:
+    info = MODEL.info
+    detections = [
+        {"class_id": int(c), "name": _name(int(c)), "confidence": round(float(s), 5),
+         "box": [round(float(v), 2) for v in box]}
+        for box, s, c in zip(det.boxes, det.scores, det.classes)
+    ]
+    return {
+        "detections": detections,
+        "count": len(detections),
+        "top_class": detections[0]["name"] if detections else None,
+        "image": {"width": image.size[0], "height": image.size[1]},
+        "model": {"name": info.name, "trained": info.trained},
+    }
+
+
+def _name(class_id: int) -> str:
+    names = MODEL.info.names
+    return names[class_id] if class_id < len(names) else str(class_id)
+
+
+def draw(image: Image.Image, det) -> bytes:
+    """The image as JPEG with each box and its label drawn."""
+    canvas = image.copy()
+    pen = ImageDraw.Draw(canvas)
+    for box, score, cls in zip(det.boxes, det.scores, det.classes):
+        x1, y1, x2, y2 = (float(v) for v in box)
+        pen.rectangle((x1, y1, x2, y2), outline=(255, 56, 56), width=3)
+        pen.text((x1 + 3, y1 + 2), f"{_name(int(cls))} {score:.2f}", fill=(255, 255, 255))
+    out = io.BytesIO()
+    canvas.save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+def warmup() -> None:
+    """One inference on a blank image, so the first real request does not pay ONNX Runtime's first-run cost."""
+    MODEL.infer(Image.new("RGB", (MODEL.info.imgsz, MODEL.info.imgsz), (114, 114, 114)))
+
+
+def _header(headers, name: str) -> str:
+    if not headers:
+        return ""
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return ""
+
+
+def _json(status: int, doc: dict) -> dict:
+    return {"statusCode": status, "body": json.dumps(doc), "headers": {"Content-Type": "application/json"}}
