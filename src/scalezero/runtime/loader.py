@@ -1,0 +1,145 @@
+"""Finding and importing a function's handler, and preloading its libraries.
+
+``load_handler(function_dir)`` imports ``function_dir/handler.py`` (its model
+loads here, once per instance) and returns a ``Handler``. ``preload`` imports
+only the libraries named in ``function_dir/preload.txt`` (one module per line,
+``#`` comments): no per-instance state, so a template process can preload and
+then fork instances that start warm (the "pre-fork" start path reuses this).
+``HandlerSlot`` is where a background import hands the handler to the app, so
+``/_/ready`` can answer 503 while the import runs.
+"""
+
+import importlib
+import importlib.util
+import logging
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from scalezero.errors import ConfigError, NotReady
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Handler:
+    """An imported handler: ``kind`` is "handle" (OpenFaaS) or "lambda" (AWS)."""
+
+    kind: str
+    func: Callable[[Any, Any], Any]
+    # Optional ``warmup()`` the module defines; run once before the instance is ready.
+    warmup: Callable[[], Any] | None = None
+    source: str = ""
+
+    @classmethod
+    def from_module(cls, module: Any, source: str = "") -> "Handler":
+        """Pick ``handle`` or ``lambda_handler`` (and ``warmup``) from a module-like object."""
+        warmup = getattr(module, "warmup", None)
+        warmup = warmup if callable(warmup) else None
+        for name, kind in (("handle", "handle"), ("lambda_handler", "lambda")):
+            func = getattr(module, name, None)
+            if callable(func):
+                return cls(kind, func, warmup, source)
+        raise ConfigError(f"{source or module!r} defines neither handle(event, context) nor "
+                          "lambda_handler(event, context); define one of them")
+
+
+def handler_path(function_dir: str | Path) -> Path:
+    """The handler file of a function folder, checked to exist."""
+    path = Path(function_dir).resolve() / "handler.py"
+    if not path.is_file():
+        raise ConfigError(f"{path} does not exist; a function folder needs a handler.py")
+    return path
+
+
+def load_handler(function_dir: str | Path, module_name: str = "handler") -> Handler:
+    """Import ``handler.py`` from ``function_dir`` (its folder goes first on sys.path)."""
+    path = handler_path(function_dir)
+    # Handlers import sibling modules by bare name, as in OpenFaaS templates.
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]  # as a failed `import` leaves nothing behind
+        raise
+    return Handler.from_module(module, str(path))
+
+
+def preload_modules(function_dir: str | Path) -> list[str]:
+    """Module names listed in ``function_dir/preload.txt`` (empty if there is none)."""
+    path = Path(function_dir) / "preload.txt"
+    if not path.is_file():
+        return []
+    names = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return [n for n in names if n]
+
+
+def preload(function_dir: str | Path) -> list[str]:
+    """Import the heavy libraries a function needs, without creating per-instance state.
+
+    Safe before ``fork``: it imports modules only (never the handler, which
+    would load the model and start threads). Returns the modules imported.
+    """
+    names = preload_modules(function_dir)
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise ConfigError(f"preload.txt names {name!r}, which cannot be imported: {e}") from None
+    return names
+
+
+class HandlerSlot:
+    """Holds the handler once it is imported and warmed; the app reads it per request."""
+
+    def __init__(self, handler: Handler | None = None):
+        self._handler = handler
+        self._error: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        return self._handler is not None
+
+    def get(self) -> Handler:
+        """The handler, or NotReady (503 + Retry-After) while it loads or after it failed."""
+        handler = self._handler
+        if handler is None:
+            raise NotReady(self.status_text())
+        return handler
+
+    def status_text(self) -> str:
+        if self._error:
+            return f"the handler failed to load: {self._error}"
+        if self._handler is None:
+            return "the handler is still loading; retry shortly"
+        return "ready"
+
+    def set(self, handler: Handler) -> None:
+        with self._lock:
+            self._handler = handler
+
+    def fail(self, message: str) -> None:
+        with self._lock:
+            self._error = message
+
+
+def load_into(slot: HandlerSlot, function_dir: str | Path, module_name: str = "handler") -> bool:
+    """Import and warm the handler into ``slot``; log and return False on failure."""
+    try:
+        handler = load_handler(function_dir, module_name)
+        if handler.warmup is not None:
+            handler.warmup()
+    except Exception as e:  # any import-time failure: report it, never half-serve
+        log.exception("loading the handler from %s failed", function_dir)
+        slot.fail(f"{type(e).__name__}: {e}")
+        return False
+    slot.set(handler)
+    log.info("handler %s (%s) is ready", handler.source, handler.kind)
+    return True

@@ -1,0 +1,79 @@
+"""Starting and stopping real processes for tests: always by PID, always bounded.
+
+``start_instance(function_dir, env)`` runs ``python -m scalezero.runtime.serve
+DIR --host 127.0.0.1 --port 0``, waits for its ``LISTENING`` line and returns
+``(proc, url)``. Output goes to a log file (``proc.log_path``), never a pipe,
+so a chatty process can never block on a full pipe.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+_LISTENING_RE = re.compile(r"^LISTENING (http://\S+)$", re.MULTILINE)
+
+
+def start_instance(function_dir: str | Path, env: dict[str, str] | None = None,
+                   timeout_s: float = 30.0) -> tuple[subprocess.Popen, str]:
+    """Start one function instance on a free port; ``(proc, base_url)`` once it listens."""
+    cmd = [sys.executable, "-m", "scalezero.runtime.serve", str(function_dir),
+           "--host", "127.0.0.1", "--port", "0"]
+    return start_listening(cmd, env, timeout_s)
+
+
+def start_listening(cmd: list[str], env: dict[str, str] | None = None,
+                    timeout_s: float = 30.0) -> tuple[subprocess.Popen, str]:
+    """Start ``cmd`` and wait for the ``LISTENING http://...`` line it prints."""
+    log = tempfile.NamedTemporaryFile(prefix="scalezero-proc-", suffix=".log", delete=False)
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=REPO)
+    log.close()
+    proc.log_path = log.name
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        match = _LISTENING_RE.search(read_log(proc))
+        if match:
+            return proc, match.group(1)
+        if proc.poll() is not None:
+            raise RuntimeError(f"{cmd} exited with {proc.returncode}:\n{read_log(proc)}")
+        time.sleep(0.02)
+    stop_process(proc)
+    raise RuntimeError(f"{cmd} printed no LISTENING line within {timeout_s} s:\n{read_log(proc)}")
+
+
+def read_log(proc: subprocess.Popen) -> str:
+    """Everything the process wrote so far (stdout and stderr together)."""
+    return Path(proc.log_path).read_text(errors="replace")
+
+
+def stop_process(proc: subprocess.Popen, timeout_s: float = 15.0) -> int:
+    """SIGTERM by PID, wait, SIGKILL if it will not go; the exit code."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            return proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+    return proc.wait(timeout_s)
+
+
+def wait_ready(url: str, timeout_s: float = 30.0, path: str = "/_/ready") -> float:
+    """Poll ``url + path`` until it answers 200; the seconds waited."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        try:
+            with urllib.request.urlopen(url + path, timeout=2) as resp:
+                if resp.status == 200:
+                    return time.monotonic() - start
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.02)
+    raise TimeoutError(f"{url}{path} was not 200 within {timeout_s} s")

@@ -1,0 +1,56 @@
+"""Loading handlers from function folders, and preloading for a fork template."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from scalezero.errors import ConfigError
+from scalezero.runtime.loader import HandlerSlot, load_handler, load_into, preload, preload_modules
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "functions"
+
+
+def test_load_handle_style_with_warmup():
+    h = load_handler(FIXTURES / "slow", module_name="fixture_slow_handler")
+    assert h.kind == "handle" and h.warmup is not None and h.source.endswith("slow/handler.py")
+
+
+def test_load_lambda_style():
+    assert load_handler(FIXTURES / "lambda-echo", module_name="fixture_lambda_handler").kind == "lambda"
+
+
+def test_missing_handler_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="needs a handler.py"):
+        load_handler(tmp_path)
+
+
+def test_broken_import_fails_the_slot_with_the_reason():
+    slot = HandlerSlot()
+    assert not load_into(slot, FIXTURES / "broken", "fixture_broken_handler")
+    assert not slot.ready and "broken on purpose" in slot.status_text()
+
+
+def test_load_into_runs_warmup_before_ready(tmp_path):
+    (tmp_path / "handler.py").write_text(
+        "CALLS = []\ndef warmup():\n    CALLS.append('warm')\ndef handle(e, c):\n    return CALLS\n")
+    slot = HandlerSlot()
+    assert load_into(slot, tmp_path, "fixture_tmp_handler")
+    assert slot.get().func(None, None) == ["warm"]
+
+
+def test_preload_imports_listed_modules_only():
+    sys.modules.pop("xml.dom.minidom", None)
+    assert preload_modules(FIXTURES / "slow") == ["json", "xml.dom.minidom"]
+    assert preload(FIXTURES / "slow") == ["json", "xml.dom.minidom"]
+    assert "xml.dom.minidom" in sys.modules
+
+
+def test_preload_without_a_list_does_nothing(tmp_path):
+    assert preload(tmp_path) == []
+
+
+def test_preload_of_a_missing_module_says_which(tmp_path):
+    (tmp_path / "preload.txt").write_text("no_such_module_here  # typo\n")
+    with pytest.raises(ConfigError, match="'no_such_module_here'"):
+        preload(tmp_path)
