@@ -81,14 +81,22 @@ def _session(graph: Path, threads: int, optimised: bool) -> ort.InferenceSession
     return ort.InferenceSession(str(graph), opts, providers=["CPUExecutionProvider"])
 
 
-def read_info(session: ort.InferenceSession, model_path: Path, graph: Path) -> ModelInfo:
-    """Class names, input size and training state from the graph and its metadata file."""
+def read_info(session: ort.InferenceSession, model_path: Path, graph: Path,
+              imgsz: int | None = None) -> ModelInfo:
+    """Class names, input size and training state from the graph and its metadata file.
+
+    ``imgsz`` overrides the input size of graphs with a dynamic input (a fixed one must match).
+    """
     meta_file = model_path.with_name(model_path.name.removesuffix(".onnx").removesuffix(".ort") + ".json")
     meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
     custom = session.get_modelmeta().custom_metadata_map
     names = meta.get("names") or _names_from_onnx(custom.get("names"))
     shape = session.get_inputs()[0].shape
-    imgsz = shape[2] if isinstance(shape[2], int) else int(meta.get("imgsz") or _imgsz_from_onnx(custom))
+    if isinstance(shape[2], int):
+        if imgsz not in (None, shape[2]):
+            raise ValueError(f"imgsz = {imgsz}, but {graph.name} has a fixed input of {shape[2]}")
+        imgsz = shape[2]
+    imgsz = imgsz or int(meta.get("imgsz") or _imgsz_from_onnx(custom))
     name = meta.get("name") or model_path.name.split(".")[0]
     return ModelInfo(name, meta.get("trained"), tuple(str(n) for n in names or ()), imgsz, graph.name)
 

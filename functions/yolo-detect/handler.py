@@ -4,7 +4,8 @@ Send JPEG/PNG/WebP bytes, or JSON ``{"image": "<base64>"}`` (or ``{"url": ...}``
 allowed prefix). Query: ``conf`` (0..1), ``max_det`` (1..300), ``classes`` (ids, comma-separated),
 ``format=jpeg`` for the image with boxes drawn. Environment, read once at import:
 ``MODEL_PATH`` (default <repo>/models/yolo26n.onnx), ``threads`` (default: CPUs this process may
-use), ``allowed_url_prefixes`` (comma-separated; default none), ``max_pixels``.
+use), ``allowed_url_prefixes`` (comma-separated; default none), ``max_pixels``, ``imgsz``
+(only for graphs with a dynamic input).
 The model is loaded once per instance, at import (the function contract).
 """
 
@@ -51,6 +52,7 @@ class Config:
     threads: int  # ONNX Runtime intra-op threads
     allowed_url_prefixes: tuple[str, ...]  # {"url": ...} is fetched only under these
     max_pixels: int  # larger images are refused before decoding
+    imgsz: int | None  # network input size for graphs with a dynamic input; None: from metadata
 
     @classmethod
     def from_env(cls, env) -> "Config":
@@ -65,12 +67,15 @@ class Config:
         if not path.is_file():
             raise FileNotFoundError(f"model {path} not found: run `scalezero model export` "
                                     "(make model) or set MODEL_PATH")
-        return cls(path, threads, prefixes, max_pixels)
+        imgsz = int(env["imgsz"]) if env.get("imgsz") else None
+        if imgsz is not None and (imgsz < 32 or imgsz % 32):
+            raise ValueError(f"imgsz = {imgsz}, must be a positive multiple of 32")
+        return cls(path, threads, prefixes, max_pixels, imgsz)
 
 
 CONFIG = Config.from_env(os.environ)
 _session, _graph = detector.create_session(CONFIG.model_path, CONFIG.threads)
-MODEL = detector.Detector(_session, detector.read_info(_session, CONFIG.model_path, _graph))
+MODEL = detector.Detector(_session, detector.read_info(_session, CONFIG.model_path, _graph, CONFIG.imgsz))
 
 
 def handle(event, context):
