@@ -28,6 +28,15 @@ class Instance:
     inflight: int = 0  # requests the gateway has in flight to it right now
 
 
+@dataclass(frozen=True)
+class LogLine:
+    """One line an instance wrote (stdout or stderr)."""
+
+    timestamp: float  # unix seconds when the gateway read it
+    instance: str  # Instance.id
+    text: str  # the line, without its newline
+
+
 class Backend(Protocol):
     """What the gateway needs from a backend.
 
@@ -52,8 +61,8 @@ class Backend(Protocol):
     def instances(self, name: str) -> list[Instance]:
         """The live (not dead) instances of ``name``."""
 
-    def logs(self, name: str, tail: int | None = None) -> list[str]:
-        """Recent log lines of the function's instances, oldest first."""
+    def logs(self, name: str, tail: int | None = None) -> list[LogLine]:
+        """Recent log lines of the function's instances, oldest first (``tail``: the last N)."""
 
     async def close(self) -> None:
         """Stop everything this backend started."""

@@ -1,0 +1,111 @@
+"""The scaling loop: the only part of the autoscaler that reads the clock.
+
+Every second it moves each function's concurrency/request sample from the
+gateway into the function's ``FunctionAutoscaler`` (Knative's queue-proxy ->
+autoscaler stat stream); every two seconds it asks each autoscaler to decide
+and applies the decision to the backend (Knative's 2 s tick). A request that
+has to wait in the activator pokes the loop, which then decides at once for
+that function, as Knative's activator does with its first-request stat.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from scalezero.backends.base import READY, STARTING
+from scalezero.clock import Clock
+from scalezero.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How often the loop samples and decides."""
+
+    sample_s: float = 1.0  # concurrency sample period (queue-proxy reports every 1 s)
+    tick_s: float = 2.0  # decision period (Knative tickInterval)
+    poke_interval_s: float = 1.0  # at most one poke per function this often
+
+    def __post_init__(self):
+        for name in ("sample_s", "tick_s", "poke_interval_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} = {getattr(self, name)}, must be > 0")
+
+
+class Scaled(Protocol):
+    """What the loop needs from the gateway (see scalezero.gateway.core.Gateway)."""
+
+    functions: dict  # name -> record with .spec, .stats, .autoscaler
+    backend: object
+    metrics: object
+    activator: object
+
+
+class ScalingLoop:
+    """Samples, decides and applies, for every function of a gateway."""
+
+    def __init__(self, gateway: Scaled, clock: Clock, config: LoopConfig | None = None):
+        self.gateway = gateway
+        self.clock = clock
+        self.config = config or LoopConfig()
+        self._poked_at: dict[str, float] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    async def run(self) -> None:
+        """Sample every ``sample_s`` and decide every ``tick_s`` until cancelled."""
+        now = self.clock.now()
+        next_sample, next_tick = now + self.config.sample_s, now + self.config.tick_s
+        while True:
+            await self.clock.sleep(max(0.0, min(next_sample, next_tick) - self.clock.now()))
+            now = self.clock.now()
+            if now >= next_sample:
+                self.sample(now)
+                next_sample += self.config.sample_s
+            if now >= next_tick:
+                await self.tick(now)
+                next_tick += self.config.tick_s
+
+    def sample(self, now: float) -> None:
+        """Record each function's average concurrency and request count since the last one."""
+        for rec in list(self.gateway.functions.values()):
+            concurrency, requests = rec.stats.sample(now)
+            rec.autoscaler.record(now, concurrency, requests)
+
+    async def tick(self, now: float) -> None:
+        for name in list(self.gateway.functions):
+            await self.decide(name, now)
+
+    def poke(self, name: str) -> None:
+        """A request is waiting for ``name``: decide now (at most once per poke interval)."""
+        now = self.clock.now()
+        if now - self._poked_at.get(name, float("-inf")) < self.config.poke_interval_s:
+            return
+        self._poked_at[name] = now
+        rec = self.gateway.functions.get(name)
+        if rec is None:
+            return
+        # Knative's activator sends one stat on the first request it holds.
+        rec.autoscaler.record(now, max(1.0, float(rec.stats.concurrency)), 1.0)
+        task = asyncio.create_task(self.decide(name, now))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def decide(self, name: str, now: float) -> None:
+        """One decision for ``name``, applied to the backend."""
+        rec = self.gateway.functions.get(name)
+        if rec is None:
+            return
+        instances = self.gateway.backend.instances(name)
+        ready = sum(1 for i in instances if i.state == READY)
+        active = sum(1 for i in instances if i.state in (STARTING, READY))
+        decision = rec.autoscaler.decide(now, ready)
+        desired = decision.desired if decision.valid else active
+        if active == 0 and self.gateway.activator.depth(name) > 0:
+            # Never strand held requests: whatever the windows say, one must start.
+            desired = max(desired, 1)
+        if desired != active and not self.gateway.backend.scales_itself:
+            log.info("scaling %s from %d to %d (ready %d)", name, active, desired, ready)
+            await self.gateway.backend.scale(name, desired)
+        self.gateway.metrics.observe_decision(name, rec.spec.namespace, decision, desired, ready)

@@ -1,0 +1,262 @@
+"""The process backend: every instance is a runtime subprocess on 127.0.0.1.
+
+An instance starts as ``python -m scalezero.runtime.serve <handler dir> --port 0``,
+announces its URL on its first stdout line (``LISTENING http://...``), and is
+ready once ``/_/ready`` answers 200 (polled every 50 ms). Scale-down drains:
+stop routing, wait for in-flight requests, SIGTERM, then SIGKILL. An instance
+that dies is noticed at once (we await its exit), its slot freed, and a
+replacement started if the function still wants it.
+"""
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import aiohttp
+
+from scalezero.backends.base import DEAD, DRAINING, READY, STARTING, Instance, LogLine
+from scalezero.errors import ConfigError, FunctionNotFound
+from scalezero.stack import FunctionSpec
+
+log = logging.getLogger(__name__)
+LISTENING = "LISTENING "
+
+
+def launch_command(spec: FunctionSpec, python: str) -> list[str]:
+    """The one place that says how an instance is started (pre-fork swaps this)."""
+    return [python, "-m", "scalezero.runtime.serve", str(spec.handler),
+            "--host", "127.0.0.1", "--port", "0"]
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    """How instances are started, probed and stopped."""
+
+    python: str = field(default_factory=lambda: sys.executable)  # interpreter for instances
+    ready_poll_s: float = 0.05  # interval between /_/ready probes
+    start_timeout_s: float = 300.0  # start -> ready longest; then the instance is killed
+    drain_timeout_s: float = 30.0  # longest wait for in-flight requests on scale-down
+    stop_timeout_s: float = 10.0  # SIGTERM -> SIGKILL
+    restart_delay_s: float = 1.0  # pause before replacing an instance that never got ready
+    log_lines: int = 1000  # log lines kept per function for /system/logs
+
+    def __post_init__(self):
+        for name in ("ready_poll_s", "start_timeout_s", "drain_timeout_s", "stop_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} = {getattr(self, name)}, must be > 0")
+        if self.log_lines < 1:
+            raise ConfigError(f"log_lines = {self.log_lines}, must be >= 1")
+
+
+@dataclass
+class _Proc:
+    inst: Instance
+    spec: FunctionSpec
+    process: asyncio.subprocess.Process | None = None
+    task: asyncio.Task | None = None
+    pump: asyncio.Task | None = None  # reads its stdout into the log buffer
+    stopping: bool = False  # we asked it to stop: its exit is not a crash
+
+
+class ProcessBackend:
+    """Runs instances as local subprocesses (the embedded default)."""
+
+    scales_itself = False
+
+    def __init__(self, config: ProcessConfig | None = None,
+                 command: Callable[[FunctionSpec, str], list[str]] = launch_command):
+        self.config = config or ProcessConfig()
+        self.command = command  # argv of one instance
+        self.on_change: Callable[[str], None] = lambda name: None
+        self._specs: dict[str, FunctionSpec] = {}
+        self._wanted: dict[str, int] = {}
+        self._procs: dict[str, list[_Proc]] = {}
+        self._logs: dict[str, deque] = {}
+        self._serial = 0
+        self._http: aiohttp.ClientSession | None = None
+
+    # -- the Backend protocol -------------------------------------------------
+
+    async def deploy(self, spec: FunctionSpec) -> None:
+        """Register or update; an update with a changed spec replaces every instance."""
+        old = self._specs.get(spec.name)
+        self._specs[spec.name] = spec
+        self._procs.setdefault(spec.name, [])
+        self._logs.setdefault(spec.name, deque(maxlen=self.config.log_lines))
+        if old is None:
+            await self.scale(spec.name, spec.scaling.initial_scale)
+        elif old != spec:
+            for p in self._active(spec.name):
+                self._begin_drain(p)
+            await self.scale(spec.name, max(self._wanted.get(spec.name, 0),
+                                            spec.scaling.initial_scale))
+
+    async def remove(self, name: str) -> None:
+        self._need(name)
+        self._wanted[name] = 0
+        procs = list(self._procs.get(name, []))
+        await asyncio.gather(*(self._stop(p) for p in procs))
+        for d in (self._specs, self._wanted, self._procs, self._logs):
+            d.pop(name, None)
+
+    async def scale(self, name: str, replicas: int) -> None:
+        """Start instances or drain the extra ones (starting ones first, then least busy)."""
+        spec = self._need(name)
+        self._wanted[name] = replicas
+        active = self._active(name)
+        for _ in range(replicas - len(active)):
+            self._start(spec)
+        extra = len(active) - replicas
+        if extra > 0:
+            victims = sorted(active, key=lambda p: (p.inst.state == READY, p.inst.inflight))
+            for p in victims[:extra]:
+                self._begin_drain(p)
+
+    def instances(self, name: str) -> list[Instance]:
+        return [p.inst for p in self._procs.get(name, []) if p.inst.state != DEAD]
+
+    def logs(self, name: str, tail: int | None = None) -> list[LogLine]:
+        self._need(name)
+        lines = list(self._logs.get(name, ()))
+        return lines[-tail:] if tail and tail > 0 else lines
+
+    async def close(self) -> None:
+        procs = [p for ps in self._procs.values() for p in ps]
+        for name in self._wanted:
+            self._wanted[name] = 0
+        await asyncio.gather(*(self._stop(p) for p in procs), return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+
+    # -- internals -------------------------------------------------------------
+
+    def _need(self, name: str) -> FunctionSpec:
+        if name not in self._specs:
+            raise FunctionNotFound(f"function {name} is not deployed")
+        return self._specs[name]
+
+    def _active(self, name: str) -> list[_Proc]:
+        return [p for p in self._procs.get(name, []) if p.inst.state in (STARTING, READY)]
+
+    def _start(self, spec: FunctionSpec) -> _Proc:
+        self._serial += 1
+        inst = Instance(id=f"{spec.name}-{self._serial}", function=spec.name, url="",
+                        started_at=time.monotonic())
+        p = _Proc(inst=inst, spec=spec)
+        self._procs[spec.name].append(p)
+        p.task = asyncio.create_task(self._run(p), name=f"instance {inst.id}")
+        return p
+
+    async def _run(self, p: _Proc) -> None:
+        try:
+            await self._launch(p)
+            await asyncio.wait_for(self._until_ready(p), self.config.start_timeout_s)
+            if p.process.returncode is None:
+                await p.process.wait()
+        except asyncio.TimeoutError:
+            self._log(p, f"[scalezero] instance did not get ready in "
+                         f"{self.config.start_timeout_s:g} s; stopping it")
+            await self._stop(p)
+        except Exception as e:  # noqa: BLE001 - an instance failing must not kill the gateway
+            self._log(p, f"[scalezero] instance failed: {type(e).__name__}: {e}")
+            await self._stop(p)
+        finally:
+            await self._exited(p)
+
+    async def _launch(self, p: _Proc) -> None:
+        env = {**os.environ, **p.spec.environment, "PYTHONUNBUFFERED": "1"}
+        # Own session: a terminal's Ctrl-C reaches the gateway only, which then
+        # stops the instances itself, in order.
+        p.process = await asyncio.create_subprocess_exec(
+            *self.command(p.spec, self.config.python), env=env, start_new_session=True,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT)
+        p.inst.pid = p.process.pid
+        while True:
+            line = await p.process.stdout.readline()
+            if not line:
+                raise RuntimeError("exited before printing its LISTENING line")
+            text = line.decode(errors="replace").rstrip()
+            if text.startswith(LISTENING):
+                p.inst.url = text[len(LISTENING):].strip()
+                break
+            self._log(p, text)
+        p.pump = asyncio.create_task(self._pump_logs(p))
+
+    async def _pump_logs(self, p: _Proc) -> None:
+        async for line in p.process.stdout:
+            self._log(p, line.decode(errors="replace").rstrip())
+
+    async def _until_ready(self, p: _Proc) -> None:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1))
+        while p.inst.state == STARTING and p.process.returncode is None:
+            try:
+                async with self._http.get(p.inst.url + "/_/ready") as r:
+                    if r.status == 200:
+                        break
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass
+            await asyncio.sleep(self.config.ready_poll_s)
+        else:
+            return
+        p.inst.state, p.inst.ready_at = READY, time.monotonic()
+        self.on_change(p.inst.function)
+
+    def _begin_drain(self, p: _Proc) -> None:
+        was_ready = p.inst.state == READY
+        p.inst.state = DRAINING
+        asyncio.create_task(self._drain(p))
+        if was_ready:
+            self.on_change(p.inst.function)
+
+    async def _drain(self, p: _Proc) -> None:
+        deadline = time.monotonic() + self.config.drain_timeout_s
+        while p.inst.inflight > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await self._stop(p)
+
+    async def _stop(self, p: _Proc) -> None:
+        """SIGTERM by PID, wait, SIGKILL after the timeout; returns once it has exited."""
+        p.stopping = True
+        if p.inst.state != DEAD:
+            p.inst.state = DRAINING
+        proc = p.process
+        if proc is None or proc.returncode is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), self.config.stop_timeout_s)
+        except asyncio.TimeoutError:
+            self._log(p, "[scalezero] instance ignored SIGTERM; sending SIGKILL")
+            proc.kill()
+            await proc.wait()
+
+    async def _exited(self, p: _Proc) -> None:
+        code = p.process.returncode if p.process else None
+        crashed = not p.stopping
+        was_ready = p.inst.state == READY
+        p.inst.state = DEAD
+        procs = self._procs.get(p.inst.function)
+        if procs is not None and p in procs:
+            procs.remove(p)
+        if crashed:
+            self._log(p, f"[scalezero] instance exited unexpectedly (code {code})")
+        self.on_change(p.inst.function)
+        name = p.inst.function
+        if crashed and name in self._specs and len(self._active(name)) < self._wanted[name]:
+            if not was_ready:
+                await asyncio.sleep(self.config.restart_delay_s)  # avoid a hot crash loop
+            if name in self._specs and len(self._active(name)) < self._wanted[name]:
+                self._start(self._specs[name])
+
+    def _log(self, p: _Proc, text: str) -> None:
+        buf = self._logs.get(p.inst.function)
+        if buf is not None:
+            buf.append(LogLine(time.time(), p.inst.id, text))

@@ -1,0 +1,254 @@
+"""HTTP routes: the OpenFaaS REST API and the invocation route, on aiohttp.
+
+Shapes follow ``openfaas-gateway-spec.yml`` and faas-provider's Go types
+(FunctionDeployment in, FunctionStatus out). Errors of every kind leave as JSON
+``{"error": ...}`` through one middleware and the table in scalezero.errors.
+"""
+
+import datetime
+import json
+import logging
+import platform
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from scalezero import errors
+from scalezero.errors import BadRequest, FunctionNotFound, ScalezeroError
+from scalezero.gateway.auth import REALM, Credentials
+from scalezero.gateway.core import Gateway
+from scalezero.stack import FunctionSpec, check_name, function_from
+
+log = logging.getLogger(__name__)
+DEFAULT_NAMESPACE = "openfaas-fn"
+VERSION = "0.1.0"
+GATEWAY = web.AppKey("gateway", Gateway)
+CREDENTIALS = web.AppKey("credentials", Credentials)
+
+
+def json_error(err: ScalezeroError) -> web.Response:
+    return web.json_response(errors.error_body(err), status=err.status,
+                             headers=errors.error_headers(err))
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    """The one place errors become responses."""
+    try:
+        return await handler(request)
+    except ScalezeroError as e:
+        return json_error(e)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        return web.json_response({"error": f"{e.reason}: {request.method} {request.path}"},
+                                 status=e.status, headers={k: v for k, v in e.headers.items()
+                                                           if k.lower() == "allow"})
+    except Exception:  # noqa: BLE001 - a bug must still answer, and be logged
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response({"error": "internal error in the gateway (see its log)"},
+                                 status=500)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler):
+    """Basic auth on /system/* only (OpenFaaS: functions, healthz, metrics are open)."""
+    if request.path == "/system" or request.path.startswith("/system/"):
+        if not request.app[CREDENTIALS].check(request.headers.get("Authorization")):
+            return web.json_response(
+                {"error": "invalid credentials: /system/* needs basic auth "
+                          "(see the credentials file printed by scalezero up)"},
+                status=401, headers={"WWW-Authenticate": REALM})
+    return await handler(request)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_route("GET", "/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/system/info", info)
+    app.router.add_get("/system/functions", list_functions)
+    app.router.add_post("/system/functions", create_function)
+    app.router.add_put("/system/functions", update_function)
+    app.router.add_delete("/system/functions", delete_function)
+    app.router.add_get("/system/function/{name}", function_status)
+    app.router.add_post("/system/scale-function/{name}", scale_function)
+    app.router.add_get("/system/namespaces", namespaces)
+    app.router.add_get("/system/logs", logs)
+    app.router.add_route("*", "/function/{target}", invoke)
+    app.router.add_route("*", "/function/{target}/{tail:.*}", invoke)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="OK")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[GATEWAY].metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def info(request: web.Request) -> web.Response:
+    version = {"release": VERSION, "sha": "", "commit_message": ""}
+    backend = type(request.app[GATEWAY].backend).__name__.removesuffix("Backend").lower()
+    return web.json_response({
+        "provider": {"provider": "scalezero", "orchestration": backend or "process",
+                     "version": version},
+        "version": version, "arch": platform.machine()})
+
+
+async def namespaces(request: web.Request) -> web.Response:
+    return web.json_response([DEFAULT_NAMESPACE])
+
+
+def _check_namespace(ns: str | None) -> None:
+    if ns and ns != DEFAULT_NAMESPACE:
+        raise FunctionNotFound(f"namespace {ns} not found: this gateway serves "
+                               f"{DEFAULT_NAMESPACE} only")
+
+
+async def function_status(request: web.Request) -> web.Response:
+    """GET /system/function/{name}: FunctionStatus."""
+    _check_namespace(request.query.get("namespace"))
+    return web.json_response(status_of(request.app[GATEWAY], request.match_info["name"]))
+
+
+async def list_functions(request: web.Request) -> web.Response:
+    _check_namespace(request.query.get("namespace"))
+    gw = request.app[GATEWAY]
+    return web.json_response([status_of(gw, name) for name in sorted(gw.functions)])
+
+
+def status_of(gw: Gateway, name: str) -> dict:
+    """FunctionStatus (faas-provider types/function_status.go) of one function."""
+    rec = gw.record(name)
+    s = rec.spec
+    replicas, ready = gw.counts(name)
+    out = {"name": s.name, "image": s.image, "namespace": s.namespace,
+           "envVars": s.environment, "labels": s.labels, "annotations": s.annotations,
+           "secrets": list(s.secrets), "invocationCount": rec.invocations,
+           "replicas": replicas, "availableReplicas": ready, "createdAt": rec.created_at}
+    if s.limits:
+        out["limits"] = s.limits
+    if s.requests:
+        out["requests"] = s.requests
+    return out
+
+
+async def _json_body(request: web.Request) -> dict:
+    try:
+        doc = json.loads(await request.read() or b"null")
+    except ValueError as e:
+        raise BadRequest(f"request body is not valid JSON: {e}") from None
+    if not isinstance(doc, dict):
+        raise BadRequest("request body must be a JSON object")
+    return doc
+
+
+def spec_from_deployment(doc: dict, existing: FunctionSpec | None,
+                         functions_dir: Path) -> FunctionSpec:
+    """A FunctionDeployment body into a FunctionSpec (handler: functions/<service>)."""
+    name = doc.get("service")
+    if not isinstance(name, str) or not name:
+        raise BadRequest("service is required: the function name")
+    check_name(name)  # DNS-1123, so the folder below can only be functions/<name>
+    if not isinstance(doc.get("image"), str):
+        raise BadRequest("image is required (a string)")
+    _check_namespace(doc.get("namespace"))
+    handler = existing.handler if existing else (functions_dir / name).resolve()
+    if not (handler / "handler.py").is_file():
+        raise BadRequest(f"no function folder {handler} with a handler.py: the local "
+                         f"platform runs functions from {functions_dir}/<name>")
+    raw = {"handler": str(handler), "image": doc["image"], "environment": doc.get("envVars"),
+           "labels": doc.get("labels"), "annotations": doc.get("annotations"),
+           "limits": doc.get("limits"), "requests": doc.get("requests"),
+           "secrets": doc.get("secrets") or (), "namespace": DEFAULT_NAMESPACE}
+    return function_from(name, raw, Path("/"))
+
+
+async def _deploy(request: web.Request, *, create: bool, update: bool) -> None:
+    gw = request.app[GATEWAY]
+    doc = await _json_body(request)
+    existing = gw.functions.get(doc.get("service")) if isinstance(doc.get("service"), str) \
+        else None
+    if existing is None and not create:
+        raise FunctionNotFound(f"function {doc.get('service')} is not deployed")
+    spec = spec_from_deployment(doc, existing.spec if existing else None,
+                                gw.config.functions_dir)
+    await gw.deploy(spec, create=create, update=update)
+
+
+async def create_function(request: web.Request) -> web.Response:
+    await _deploy(request, create=True, update=False)
+    return web.Response(status=202)
+
+
+async def update_function(request: web.Request) -> web.Response:
+    await _deploy(request, create=False, update=True)
+    return web.Response(status=200)
+
+
+async def delete_function(request: web.Request) -> web.Response:
+    doc = await _json_body(request)
+    name = doc.get("functionName")
+    if not isinstance(name, str) or not name:
+        raise BadRequest("functionName is required")
+    _check_namespace(doc.get("namespace"))
+    await request.app[GATEWAY].remove(name)
+    return web.Response(status=200)
+
+
+async def scale_function(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    doc = await _json_body(request)
+    replicas = doc.get("replicas")
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+        raise BadRequest(f"replicas = {replicas!r}, must be an integer >= 0")
+    _check_namespace(doc.get("namespace") or request.query.get("namespace"))
+    await request.app[GATEWAY].scale(name, replicas)
+    return web.Response(status=202)
+
+
+async def logs(request: web.Request) -> web.Response:
+    """GET /system/logs?name=&tail=&instance=: NDJSON LogEntry lines (no follow)."""
+    q = request.query
+    name = q.get("name")
+    if not name:
+        raise BadRequest("name is required: /system/logs?name=<function>")
+    _check_namespace(q.get("namespace"))
+    try:
+        tail = int(q.get("tail") or 0)
+    except ValueError:
+        raise BadRequest(f"tail = {q.get('tail')!r}, must be an integer") from None
+    gw = request.app[GATEWAY]
+    ns = gw.record(name).spec.namespace
+    lines = [ln for ln in gw.backend.logs(name) if q.get("instance") in (None, "", ln.instance)]
+    lines = lines[-tail:] if tail > 0 else lines
+    body = "".join(json.dumps({"name": name, "namespace": ns, "instance": ln.instance,
+                               "timestamp": _iso(ln.timestamp), "text": ln.text}) + "\n"
+                   for ln in lines)
+    return web.Response(text=body, content_type="application/x-ndjson")
+
+
+def _iso(ts: float) -> str:
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat().replace(
+        "+00:00", "Z")
+
+
+async def invoke(request: web.Request) -> web.Response:
+    """Any method on /function/{name}[.{namespace}][/{path}]."""
+    gw = request.app[GATEWAY]
+    target = request.match_info["target"]
+    name, _, ns = target.rpartition(".") if "." in target else (target, "", "")
+    _check_namespace(ns)
+    prefix = f"/function/{target}"
+    raw = request.rel_url.raw_path
+    path = raw[len(prefix):] if raw.startswith(prefix) else "/"
+    headers = list(request.headers.items())
+    headers.append(("X-Forwarded-Host", request.host))
+    headers.append(("X-Forwarded-For", request.remote or ""))
+    status, out, body = await gw.invoke(name, request.method, path or "/", headers,
+                                        await request.read(), request.rel_url.raw_query_string)
+    if "Content-Type" not in out and "content-type" not in {k.lower() for k in out}:
+        out["Content-Type"] = request.headers.get("Content-Type", "text/plain")
+    return web.Response(status=status, headers=out, body=body)

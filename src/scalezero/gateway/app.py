@@ -1,0 +1,161 @@
+"""``scalezero up``: the gateway application, its factory and its command.
+
+``create_app(gateway, credentials)`` builds the aiohttp app (no module-level
+state); ``build_gateway`` wires backend, metrics registry, clock and autoscaler;
+``main`` parses flags, loads stack.yml, serves until SIGINT/SIGTERM and then
+stops every instance it started.
+"""
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from scalezero.autoscaler.loop import LoopConfig
+from scalezero.clock import Clock, MonotonicClock
+from scalezero.errors import ConfigError
+from scalezero.gateway import auth
+from scalezero.gateway.activator import ActivatorConfig
+from scalezero.gateway.api import CREDENTIALS, GATEWAY, add_routes, auth_middleware, \
+    error_middleware
+from scalezero.gateway.core import Gateway, GatewayConfig
+from scalezero.gateway.metrics import GatewayMetrics
+from scalezero.stack import Stack, load_stack, parse_duration
+
+log = logging.getLogger(__name__)
+LOOP_TASK = web.AppKey("loop_task", asyncio.Task)
+
+
+@dataclass(frozen=True)
+class UpConfig:
+    """Everything ``scalezero up`` needs besides the stack."""
+
+    host: str = "127.0.0.1"  # address to listen on (only loopback unless you say so)
+    port: int = 8080  # port to listen on; 0 picks a free one
+    gateway: GatewayConfig = GatewayConfig()  # queue limit, timeouts, functions folder
+    max_body_bytes: int = 32 * 1024 * 1024  # largest request body accepted (413 above)
+    state_dir: Path = Path("~/.config/scalezero")  # holds the generated credentials file
+
+    def __post_init__(self):
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port = {self.port}, must be in [0, 65535]")
+        if self.max_body_bytes < 1:
+            raise ConfigError(f"max_body_bytes = {self.max_body_bytes}, must be >= 1")
+
+
+def default_autoscaler_factory():
+    """Knative's KPA (scalezero.autoscaler.FunctionAutoscaler)."""
+    from scalezero.autoscaler import FunctionAutoscaler
+    return FunctionAutoscaler
+
+
+def build_gateway(config: GatewayConfig, backend=None, clock: Clock | None = None,
+                  autoscaler_factory: Callable | None = None,
+                  registry: CollectorRegistry | None = None) -> Gateway:
+    """A Gateway on a fresh metrics registry (process backend unless one is given)."""
+    if backend is None:
+        from scalezero.backends.process import ProcessBackend
+        backend = ProcessBackend()
+    return Gateway(backend, GatewayMetrics(registry or CollectorRegistry()),
+                   clock or MonotonicClock(), autoscaler_factory or default_autoscaler_factory(),
+                   config)
+
+
+def create_app(gateway: Gateway, credentials: auth.Credentials,
+               max_body_bytes: int = 32 * 1024 * 1024) -> web.Application:
+    """The aiohttp application; starting it starts the scaling loop, cleanup stops all."""
+    app = web.Application(middlewares=[error_middleware, auth_middleware],
+                          client_max_size=max_body_bytes)
+    app[GATEWAY] = gateway
+    app[CREDENTIALS] = credentials
+    add_routes(app)
+    app.on_startup.append(_start_loop)
+    app.on_cleanup.append(_stop_all)
+    return app
+
+
+async def _start_loop(app: web.Application) -> None:
+    app[LOOP_TASK] = asyncio.create_task(app[GATEWAY].loop.run(), name="scaling loop")
+
+
+async def _stop_all(app: web.Application) -> None:
+    app[LOOP_TASK].cancel()
+    await asyncio.gather(app[LOOP_TASK], return_exceptions=True)
+    await app[GATEWAY].close()
+
+
+async def serve(config: UpConfig, stack: Stack, credentials: auth.Credentials,
+                announce: Callable[[str], None] = print) -> None:
+    """Deploy the stack, listen, and run until SIGINT or SIGTERM."""
+    gateway = build_gateway(config.gateway)
+    app = create_app(gateway, credentials, config.max_body_bytes)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        for spec in stack.functions.values():
+            await gateway.deploy(spec)
+        site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        announce(f"LISTENING http://{host}:{port}")
+        await _until_signal()
+        announce("stopping: draining requests and stopping every instance")
+    finally:
+        await runner.cleanup()
+
+
+async def _until_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    env = os.environ
+    parser.add_argument("-f", "--file", default="stack.yml", help="stack file (default stack.yml)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8080, help="port (0 = any free one)")
+    parser.add_argument("--state-dir", default=None,
+                        help=f"credentials folder (default ${auth.STATE_ENV} or ~/.config/scalezero)")
+    parser.add_argument("--queue-limit", type=int, default=10000,
+                        help="requests held per function while no instance is free (503 above)")
+    parser.add_argument("--timeout", default=env.get("SCALEZERO_ACTIVATION_TIMEOUT", "60s"),
+                        help="longest wait for a free instance, e.g. 60s (504 after)")
+    parser.add_argument("--upstream-timeout", default="60s",
+                        help="longest wait for an instance's response, e.g. 60s")
+
+
+def config_from_args(args: argparse.Namespace, stack_dir: Path) -> UpConfig:
+    gateway = GatewayConfig(
+        activator=ActivatorConfig(queue_limit=args.queue_limit,
+                                  timeout_s=parse_duration(args.timeout)),
+        loop=LoopConfig(), upstream_timeout_s=parse_duration(args.upstream_timeout),
+        functions_dir=stack_dir / "functions")
+    return UpConfig(host=args.host, port=args.port, gateway=gateway,
+                    state_dir=auth.state_dir(args.state_dir, dict(os.environ)))
+
+
+def main(args: argparse.Namespace) -> int:
+    stack = load_stack(args.file)
+    config = config_from_args(args, stack.path.parent)
+    cred_file = auth.credentials_path(config.state_dir)
+    credentials = auth.load_or_create(cred_file, dict(os.environ))
+
+    def announce(line: str) -> None:
+        print(line, flush=True)
+        if line.startswith("LISTENING"):
+            print(f"credentials for /system/*: user {credentials.user}, password in "
+                  f"{cred_file} (or ${auth.PASSWORD_ENV})", flush=True)
+            print(f"functions: {', '.join(stack.functions) or '(none)'}", flush=True)
+
+    asyncio.run(serve(config, stack, credentials, announce))
+    return 0

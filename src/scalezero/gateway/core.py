@@ -1,0 +1,197 @@
+"""The gateway's heart: functions, invocation through activator and proxy, scaling.
+
+``Gateway.invoke`` is the internal API every entry point uses (the HTTP route,
+the async queue, event triggers): it counts the request for the autoscaler,
+holds it in the activator until an instance has a free slot, forwards it, and
+records the OpenFaaS and scalezero metrics.
+"""
+
+import asyncio
+import datetime
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from scalezero.autoscaler.loop import LoopConfig, ScalingLoop
+from scalezero.backends.base import READY, STARTING, Backend
+from scalezero.clock import Clock
+from scalezero.errors import Conflict, FunctionNotFound, ScalezeroError
+from scalezero.gateway.activator import Activator, ActivatorConfig
+from scalezero.gateway.metrics import GatewayMetrics
+from scalezero.gateway.proxy import Headers, Proxy
+from scalezero.gateway.stats import FunctionStats
+from scalezero.stack import FunctionSpec, ScalingSettings
+
+COLD_START_HEADER = "X-Scalezero-Cold-Start"
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Gateway behaviour that is not per function."""
+
+    activator: ActivatorConfig = field(default_factory=ActivatorConfig)  # queue limit, timeout
+    loop: LoopConfig = field(default_factory=LoopConfig)  # sample and decision periods
+    upstream_timeout_s: float = 60.0  # longest wait for an instance's response (OpenFaaS default)
+    functions_dir: Path = Path("functions")  # where functions deployed by API live (<dir>/<name>)
+
+
+@dataclass
+class FunctionRecord:
+    """A deployed function and the gateway's view of it."""
+
+    spec: FunctionSpec
+    stats: FunctionStats  # concurrency and requests for the autoscaler
+    autoscaler: object  # FunctionAutoscaler
+    created_at: str  # RFC 3339, for FunctionStatus.createdAt
+    invocations: int = 0  # answered invocations, for FunctionStatus.invocationCount
+
+
+class Gateway:
+    """Functions, their instances (through a backend) and the invocation path."""
+
+    def __init__(self, backend: Backend, metrics: GatewayMetrics, clock: Clock,
+                 autoscaler_factory: Callable[[ScalingSettings, float], object],
+                 config: GatewayConfig | None = None):
+        self.backend = backend
+        self.metrics = metrics
+        self.clock = clock
+        self.config = config or GatewayConfig()
+        self.functions: dict[str, FunctionRecord] = {}
+        self._new_autoscaler = autoscaler_factory
+        self._started_seen: set[str] = set()  # instance ids whose start time was observed
+        self.activator = Activator(self.config.activator, backend.instances, self._poke,
+                                   lambda n, d: metrics.queue_depth.labels(n).set(d))
+        self.proxy = Proxy(self.config.upstream_timeout_s)
+        self.loop = ScalingLoop(self, clock, self.config.loop)
+        backend.on_change = self._on_change
+
+    # -- functions -------------------------------------------------------------
+
+    async def deploy(self, spec: FunctionSpec, *, create: bool = True,
+                     update: bool = True) -> None:
+        """Create or update a function (``create``/``update`` say which are allowed)."""
+        exists = spec.name in self.functions
+        if exists and not update:
+            raise Conflict(f"function {spec.name} already exists; use PUT to update it")
+        if not exists and not create:
+            raise FunctionNotFound(f"function {spec.name} is not deployed")
+        now = self.clock.now()
+        old = self.functions.get(spec.name)
+        if old is None or old.spec.scaling != spec.scaling:
+            scaler = self._new_autoscaler(spec.scaling, now)
+        else:
+            scaler = old.autoscaler
+        self.functions[spec.name] = FunctionRecord(
+            spec=spec, stats=old.stats if old else FunctionStats(now), autoscaler=scaler,
+            created_at=old.created_at if old else _rfc3339(),
+            invocations=old.invocations if old else 0)
+        self.activator.add(spec.name, spec.scaling.container_concurrency)
+        self.metrics.service_count.labels(spec.name).set(self._ready(spec.name))
+        await self.backend.deploy(spec)
+
+    async def remove(self, name: str) -> None:
+        rec = self.record(name)
+        del self.functions[name]
+        self.activator.remove(name)
+        await self.backend.remove(name)
+        self.metrics.forget(name, rec.spec.namespace)
+
+    async def scale(self, name: str, replicas: int) -> None:
+        """Set the instance count now; the autoscaler keeps deciding afterwards."""
+        self.record(name)
+        await self.backend.scale(name, replicas)
+
+    def record(self, name: str) -> FunctionRecord:
+        if name not in self.functions:
+            raise FunctionNotFound(f"function {name} is not deployed")
+        return self.functions[name]
+
+    def counts(self, name: str) -> tuple[int, int]:
+        """(instances wanted and not draining, ready instances)."""
+        insts = self.backend.instances(name)
+        return (sum(1 for i in insts if i.state in (STARTING, READY)),
+                sum(1 for i in insts if i.state == READY))
+
+    def _ready(self, name: str) -> int:
+        return self.counts(name)[1]
+
+    # -- invocation ------------------------------------------------------------
+
+    async def invoke(self, name: str, method: str, path: str, headers: Headers, body: bytes,
+                     query=None) -> tuple[int, dict, bytes]:
+        """Invoke ``name`` (bare name) and return (status, headers, body).
+
+        Raises ScalezeroError subclasses (404, 502, 503, 504) that callers map to
+        JSON errors; every outcome is counted in the gateway metrics.
+        """
+        rec = self.record(name)
+        arrived = self.clock.now()
+        cold = self._ready(name) == 0
+        rec.stats.arrive(arrived)
+        self.metrics.started.inc(name)
+        status = 500
+        try:
+            status, out_headers, data = await self._forward(name, method, path, headers, body,
+                                                            query, arrived, cold)
+            return status, out_headers, data
+        except ScalezeroError as e:
+            status = e.status
+            raise
+        finally:
+            end = self.clock.now()
+            rec.stats.leave(end)
+            rec.invocations += 1
+            self.metrics.invocations.labels(name, str(status)).inc()
+            self.metrics.seconds.labels(name, str(status)).observe(end - arrived)
+
+    async def _forward(self, name, method, path, headers, body, query, arrived, cold):
+        inst = await self.activator.acquire(name)
+        waited = self.clock.now() - arrived
+        call_id = str(uuid.uuid4())
+        extra = [("X-Call-Id", call_id), ("X-Start-Time", str(time.time_ns()))]
+        first_byte = []
+        try:
+            status, out, data = await self.proxy.forward(
+                inst.url, method, path, _with(headers, extra), body, query,
+                on_first_byte=lambda: first_byte.append(self.clock.now()))
+        finally:
+            self.activator.release(inst)
+        out = dict(out)
+        out.setdefault("X-Call-Id", call_id)
+        if cold:
+            self.metrics.cold_start.labels(name).observe(first_byte[0] - arrived)
+            out[COLD_START_HEADER] = f"{waited:.3f}"
+        return status, out, data
+
+    # -- events from the activator and the backend ------------------------------
+
+    def _poke(self, name: str) -> None:
+        self.loop.poke(name)
+
+    def _on_change(self, name: str) -> None:
+        """An instance of ``name`` changed state: observe starts, update gauges, flush."""
+        for inst in self.backend.instances(name):
+            if inst.state == READY and inst.ready_at and inst.id not in self._started_seen:
+                self._started_seen.add(inst.id)
+                self.metrics.instance_start.labels(name).observe(inst.ready_at - inst.started_at)
+        if name in self.functions:
+            self.metrics.service_count.labels(name).set(self._ready(name))
+            self.activator.dispatch(name)
+
+    async def close(self) -> None:
+        """Stop every instance and close the proxy's connections."""
+        await self.backend.close()
+        await self.proxy.close()
+        await asyncio.sleep(0)
+
+
+def _with(headers: Headers, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    items = list(headers.items() if hasattr(headers, "items") else headers)
+    have = {k.lower() for k, _ in items}
+    return items + [(k, v) for k, v in extra if k.lower() not in have]
+
+
+def _rfc3339() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

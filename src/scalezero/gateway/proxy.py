@@ -1,0 +1,88 @@
+"""Forward one request to one instance over HTTP (aiohttp client).
+
+The function sees only the path after ``/function/<name>`` and the original
+query string (faas-provider's proxy). Hop-by-hop headers are dropped both ways;
+bodies pass through byte for byte (no decompression). A connection that breaks
+mid-request (the instance died) becomes a 502, a slow instance a 504.
+"""
+
+import asyncio
+from typing import Callable, Iterable, Mapping
+
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
+
+from scalezero.errors import BadGateway, UpstreamTimeout
+
+HOP_BY_HOP = frozenset(h.lower() for h in (
+    "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE",
+    "Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length"))
+
+Headers = Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+def clean_headers(headers: Headers) -> CIMultiDict:
+    """Copy of ``headers`` without hop-by-hop ones (and an empty Bearer token).
+
+    faas-cli sends ``Authorization: Bearer `` with no token when it has no
+    credentials; it means nothing, so it is not passed on.
+    """
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    out = CIMultiDict()
+    for k, v in items:
+        if k.lower() in HOP_BY_HOP:
+            continue
+        if k.lower() == "authorization" and v.strip().lower() == "bearer":
+            continue
+        out.add(k, v)
+    return out
+
+
+def target_url(base: str, path: str, query: str | Mapping[str, str] | None) -> URL:
+    """``base`` + ``path`` (already URL-encoded) + the query string, unchanged."""
+    path = path if path.startswith("/") else "/" + path
+    url = URL(base.rstrip("/") + path, encoded=True)
+    if isinstance(query, str):
+        return url.with_query(None) if not query else URL(f"{url}?{query}", encoded=True)
+    return url.with_query(dict(query)) if query else url
+
+
+class Proxy:
+    """One shared client session; ``forward`` sends a request to an instance."""
+
+    def __init__(self, timeout_s: float = 60.0):
+        self.timeout_s = timeout_s  # upstream_timeout: longest wait for a whole response
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            # No connection cap: the activator already bounds what reaches an instance.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0), auto_decompress=False,
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+        return self._session
+
+    async def forward(self, base_url: str, method: str, path: str, headers: Headers,
+                      body: bytes, query, on_first_byte: Callable[[], None] | None = None
+                      ) -> tuple[int, CIMultiDict, bytes]:
+        """Send the request to ``base_url``; return (status, headers, body)."""
+        url = target_url(base_url, path, query)
+        try:
+            async with self._client().request(method, url, headers=clean_headers(headers),
+                                              data=body or None, allow_redirects=False) as r:
+                if on_first_byte:
+                    on_first_byte()
+                data = await r.read()
+                return r.status, clean_headers(r.headers.items()), data
+        except asyncio.TimeoutError:
+            raise UpstreamTimeout(f"the instance at {base_url} did not answer within "
+                                  f"{self.timeout_s:g} s (upstream timeout)") from None
+        except aiohttp.ClientError as e:
+            raise BadGateway(f"the instance at {base_url} failed during the request "
+                             f"({type(e).__name__}: {e or 'connection lost'})") from None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
