@@ -1,0 +1,175 @@
+"""The gateway's event routes over real HTTP, delivering through a stateful fake gateway.
+
+The fake stands in for the gateway's internal invoke API (CONTRACTS.md); it
+answers per function from a script of statuses and keeps what it received.
+"""
+
+import asyncio
+import json
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from scalezero.errors import FunctionNotFound
+from scalezero.events.delivery import DeliveryConfig
+from scalezero.events.parse import s3_notification, s3_record
+from scalezero.events.routes import add_event_routes
+from scalezero.stack import parse_stack
+
+STACK = """
+version: 1.0
+provider: {name: openfaas}
+functions:
+  preprocess:
+    annotations: {scalezero.dev/trigger: s3, scalezero.dev/s3-suffix: .jpg}
+  thumbs:
+    annotations: {scalezero.dev/trigger: s3, scalezero.dev/s3-bucket: photos,
+                  scalezero.dev/event-path: /hook}
+  surveillance:
+    annotations: {scalezero.dev/trigger: cloudevents,
+                  scalezero.dev/cloudevent-type: dev.scalezero.motion}
+"""
+
+
+class FakeGateway:
+    """Functions answer from a per-function script of statuses (then 200)."""
+
+    def __init__(self, script=None, missing=()):
+        self.functions = parse_stack(STACK, Path("/tmp"), env={}).functions
+        self.registry = CollectorRegistry()
+        self.script = {k: list(v) for k, v in (script or {}).items()}
+        self.missing = set(missing)
+        self.received: list[tuple[str, str, dict, bytes]] = []
+
+    async def invoke(self, name, method, path, headers, body, query):
+        if name in self.missing:
+            raise FunctionNotFound(f"function {name} not found")
+        self.received.append((name, path, dict(headers), body))
+        status = self.script.get(name, []).pop(0) if self.script.get(name) else 200
+        hdrs = {"Retry-After": "0"} if status == 429 else {}
+        return status, hdrs, json.dumps({"function": name, "status": status}).encode()
+
+
+class AsyncFakeGateway(FakeGateway):
+    """A gateway with the async path: calls are stored, ids handed out."""
+
+    async def invoke_async(self, name, method, path, headers, body, query):
+        self.received.append((name, path, dict(headers), body))
+        return f"call-{len(self.received)}"
+
+
+def run(gateway, requests, config=None):
+    """Serve the routes on 127.0.0.1:0, send ``requests`` (path, headers, body), return answers."""
+    async def go():
+        app = web.Application()
+        add_event_routes(app, gateway, config=config or DeliveryConfig(backoff_s=0))
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        out = []
+        try:
+            async with aiohttp.ClientSession() as s:
+                for path, headers, body in requests:
+                    async with s.post(f"http://127.0.0.1:{port}{path}", data=body,
+                                      headers=headers) as r:
+                        out.append((r.status, await r.json()))
+        finally:
+            await runner.cleanup()
+        return out
+    return asyncio.run(go())
+
+
+def s3_body(*keys, bucket="uploads"):
+    return json.dumps(s3_notification([s3_record(bucket, k, 3) for k in keys])).encode()
+
+
+def metric(gw, name, **labels):
+    return gw.registry.get_sample_value(name, labels) or 0
+
+
+def test_one_event_fans_out_to_every_subscriber_with_one_record_each():
+    gw = FakeGateway()
+    [(status, doc)] = run(gw, [("/events/s3", {}, s3_body("a.jpg", bucket="photos"))])
+    assert status == 200 and doc["deliveries"] == 2 and doc["failed"] == 0
+    assert sorted((n, p) for n, p, _, _ in gw.received) == [("preprocess", "/"), ("thumbs", "/hook")]
+    for _, _, headers, body in gw.received:
+        sent = json.loads(body)
+        assert len(sent["Records"]) == 1 and sent["Records"][0]["s3"]["object"]["key"] == "a.jpg"
+        assert headers["X-Scalezero-Event-Name"] == "s3:ObjectCreated:Put"
+    assert metric(gw, "scalezero_event_deliveries_total", function_name="thumbs",
+                  source="s3", outcome="delivered") == 1
+
+
+def test_transient_failures_are_retried_then_delivered():
+    gw = FakeGateway(script={"preprocess": [503, 429]})
+    [(status, doc)] = run(gw, [("/events/s3", {}, s3_body("a.jpg"))])
+    [outcome] = doc["events"][0]["subscribers"]
+    assert status == 200 and outcome["ok"] and outcome["attempts"] == 3
+    assert outcome["response"] == {"function": "preprocess", "status": 200}
+
+
+def test_a_failed_delivery_is_reported_counted_and_answered_502():
+    gw = FakeGateway(script={"preprocess": [503] * 10, "thumbs": [400]})
+    [(status, doc)] = run(gw, [("/events/s3", {}, s3_body("a.jpg", bucket="photos"))],
+                          DeliveryConfig(attempts=3, backoff_s=0))
+    by_fn = {o["function"]: o for o in doc["events"][0]["subscribers"]}
+    assert status == 502 and doc["failed"] == 2
+    assert (by_fn["preprocess"]["status"], by_fn["preprocess"]["attempts"]) == (503, 3)
+    assert (by_fn["thumbs"]["status"], by_fn["thumbs"]["attempts"]) == (400, 1), "4xx: no retry"
+    assert metric(gw, "scalezero_event_deliveries_total", function_name="preprocess",
+                  source="s3", outcome="failed") == 1
+
+
+def test_a_subscriber_that_vanished_is_a_failure_not_a_silent_drop():
+    gw = FakeGateway(missing={"preprocess"})
+    [(status, doc)] = run(gw, [("/events/s3", {}, s3_body("a.jpg"))])
+    [outcome] = doc["events"][0]["subscribers"]
+    assert status == 502 and outcome["status"] == 404 and "not found" in outcome["error"]
+
+
+def test_unmatched_events_are_answered_and_counted():
+    gw = FakeGateway()
+    [(status, doc)] = run(gw, [("/events/s3", {}, s3_body("a.gif"))])
+    assert status == 200 and doc["unmatched"] == 1 and gw.received == []
+    assert metric(gw, "scalezero_events_unmatched_total", source="s3") == 1
+
+
+def test_async_path_is_used_when_the_gateway_has_one():
+    gw = AsyncFakeGateway()
+    [(status, doc)] = run(gw, [("/events/s3", {}, s3_body("a.jpg"))])
+    [outcome] = doc["events"][0]["subscribers"]
+    assert status == 200 and outcome["mode"] == "async" and outcome["call_id"] == "call-1"
+    assert outcome["status"] == 202
+
+
+def test_cloudevent_binary_mode_is_delivered_in_binary_mode():
+    gw = FakeGateway()
+    headers = {"ce-specversion": "1.0", "ce-id": "7", "ce-source": "/cam/1",
+               "ce-type": "dev.scalezero.motion", "Content-Type": "image/jpeg"}
+    [(status, doc)] = run(gw, [("/events/cloudevents", headers, b"\xff\xd8")])
+    [(name, _, sent, body)] = gw.received
+    assert status == 200 and name == "surveillance" and body == b"\xff\xd8"
+    assert sent["ce-id"] == "7" and sent["Content-Type"] == "image/jpeg"
+    assert doc["events"][0]["type"] == "dev.scalezero.motion"
+
+
+@pytest.mark.parametrize("path, headers, body, status, message", [
+    ("/events/s3", {}, b"{", 400, "not valid JSON"),
+    ("/events/cloudevents", {"ce-id": "1"}, b"", 400, "lacks required"),
+])
+def test_bad_events_get_400_saying_why(path, headers, body, status, message):
+    [(got, doc)] = run(FakeGateway(), [(path, headers, body)])
+    assert got == status and message in doc["error"]
+
+
+def test_bearer_token_is_required_when_configured():
+    config = DeliveryConfig(backoff_s=0, auth_token="s3cret")
+    answers = run(FakeGateway(), [("/events/s3", {}, s3_body("a.jpg")),
+                                  ("/events/s3", {"Authorization": "Bearer s3cret"},
+                                   s3_body("a.jpg"))], config)
+    assert [a[0] for a in answers] == [401, 200]
