@@ -7,6 +7,7 @@ answers per function from a script of statuses and keeps what it received.
 import asyncio
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import aiohttp
 import pytest
@@ -38,8 +39,9 @@ class FakeGateway:
     """Functions answer from a per-function script of statuses (then 200)."""
 
     def __init__(self, script=None, missing=()):
-        self.functions = parse_stack(STACK, Path("/tmp"), env={}).functions
-        self.registry = CollectorRegistry()
+        specs = parse_stack(STACK, Path("/tmp"), env={}).functions
+        self.functions = {n: SimpleNamespace(spec=s) for n, s in specs.items()}
+        self.metrics = SimpleNamespace(registry=CollectorRegistry())
         self.script = {k: list(v) for k, v in (script or {}).items()}
         self.missing = set(missing)
         self.received: list[tuple[str, str, dict, bytes]] = []
@@ -89,7 +91,7 @@ def s3_body(*keys, bucket="uploads"):
 
 
 def metric(gw, name, **labels):
-    return gw.registry.get_sample_value(name, labels) or 0
+    return gw.metrics.registry.get_sample_value(name, labels) or 0
 
 
 def test_one_event_fans_out_to_every_subscriber_with_one_record_each():

@@ -33,9 +33,9 @@ def add_event_routes(app: web.Application, gateway: Any, registry: CollectorRegi
 
     ``functions`` returns the current function specs (objects with ``name`` and
     ``annotations``); by default it is read from the gateway (see ``_specs``).
-    Metrics go on ``registry`` (default: ``gateway.registry``).
+    Metrics go on ``registry`` (default: the gateway's, ``gateway.metrics.registry``).
     """
-    registry = registry if registry is not None else gateway.registry
+    registry = registry if registry is not None else gateway.metrics.registry
     routes = EventRoutes(Deliverer(gateway, config or DeliveryConfig(), EventMetrics(registry)),
                          functions or (lambda: _specs(gateway)))
     app.router.add_post("/events/s3", routes.s3)
@@ -45,11 +45,9 @@ def add_event_routes(app: web.Application, gateway: Any, registry: CollectorRegi
 
 
 def _specs(gateway: Any) -> Iterable:
-    # The gateway keeps FunctionSpecs by name; deployed and removed functions
-    # are picked up on the next event because this is read per request.
-    specs = gateway.functions
-    specs = specs() if callable(specs) else specs
-    return specs.values() if isinstance(specs, dict) else specs
+    # The gateway keeps a record (with .spec) per function name; it is read per
+    # request, so functions deployed or removed through the API are seen at once.
+    return [getattr(rec, "spec", rec) for rec in list(gateway.functions.values())]
 
 
 class EventRoutes:

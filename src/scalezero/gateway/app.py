@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from scalezero.autoscaler.loop import LoopConfig
 from scalezero.clock import Clock, MonotonicClock
 from scalezero.errors import ConfigError
+from scalezero.events.routes import add_event_routes
 from scalezero.gateway import auth
 from scalezero.gateway.activator import ActivatorConfig
 from scalezero.gateway.api import CREDENTIALS, GATEWAY, add_routes, auth_middleware, \
@@ -76,6 +77,7 @@ def create_app(gateway: Gateway, credentials: auth.Credentials,
     app[GATEWAY] = gateway
     app[CREDENTIALS] = credentials
     add_routes(app)
+    add_event_routes(app, gateway)
     app.on_startup.append(_start_loop)
     app.on_cleanup.append(_stop_all)
     return app
