@@ -198,3 +198,11 @@ def test_scalezero_run_function_command():
         assert call(url, "/", "POST", b"{}")[0] == 200
     finally:
         assert stop_process(proc) == 0, read_log(proc)
+
+
+def test_bad_knob_stops_the_start_with_the_message():
+    cmd = [sys.executable, "-m", "scalezero.runtime.serve", str(AUTOSCALE), "--port", "0"]
+    done = subprocess.run(cmd, env={**os.environ, "max_inflight": "-1"}, capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 2 and "max_inflight = -1, must be >= 0" in done.stderr
+    assert "LISTENING" not in done.stdout  # refused before binding
