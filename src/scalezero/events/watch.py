@@ -113,6 +113,8 @@ def _iso(ns: int) -> str:
 def run_pass(cfg: WatchConfig, state: WatchState) -> dict[str, int]:
     """Scan once and send what is new; counts of sent, retried and failed records."""
     seen = scan(cfg.folder)
+    own = cfg.state_file.resolve()
+    seen = {k: v for k, v in seen.items() if (cfg.folder / k).resolve() != own}
     created, removed = to_send(seen, state, time.time_ns(), cfg.settle_s)
     items = [(k, seen[k]) for k in created] + [(k, None) for k in removed]
     counts = {"sent": 0, "retry": 0, "failed": 0}
