@@ -32,7 +32,8 @@ echo "ci-base: debootstrap bookworm (about 35 s)"
 debootstrap --variant=minbase bookworm "$work/rootfs" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
   || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
 # debootstrap leaves its .debs behind: about 100 MB nobody needs in an image.
-rm -rf "$work"/rootfs/var/cache/apt/archives/*.deb "$work"/rootfs/var/lib/apt/lists/*
+rm -rf "$work"/rootfs/var/cache/apt/archives/*.deb "$work"/rootfs/var/lib/apt/lists/* \
+  "$work"/rootfs/usr/share/doc/* "$work"/rootfs/usr/share/man/* "$work"/rootfs/usr/share/locale/*
 tar -C "$work/rootfs" -c . | "$DOCKER" import - "$IMAGE-rootfs" >/dev/null
 
 # Second stage: Python from Debian, and the CA bundle so pip works behind the
@@ -41,7 +42,7 @@ cp "$CA_BUNDLE" "$work/ca-certificates.crt"
 cat >"$work/Dockerfile" <<DOCKERFILE
 FROM $IMAGE-rootfs
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends python3 python3-venv \\
-    && apt-get clean && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/*
+    && apt-get clean && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* /usr/share/locale/*
 COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt
 CMD ["python3"]
