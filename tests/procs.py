@@ -2,10 +2,12 @@
 
 ``start_instance(function_dir, env)`` runs ``python -m scalezero.runtime.serve
 DIR --host 127.0.0.1 --port 0``, waits for its ``LISTENING`` line and returns
-``(proc, url)``. Output goes to a log file (``proc.log_path``), never a pipe,
+``(proc, url)``; ``call(url, path, ...)`` sends one request. Output goes to a log file (``proc.log_path``), never a pipe,
 so a chatty process can never block on a full pipe.
 """
 
+import http.client
+import json
 import os
 import re
 import signal
@@ -16,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 _LISTENING_RE = re.compile(r"^LISTENING (http://\S+)$", re.MULTILINE)
@@ -77,3 +80,17 @@ def wait_ready(url: str, timeout_s: float = 30.0, path: str = "/_/ready") -> flo
             pass
         time.sleep(0.02)
     raise TimeoutError(f"{url}{path} was not 200 within {timeout_s} s")
+
+
+def call(url, path="/", method="GET", body=None, headers=None, chunked=False, timeout=30):
+    """One request on a fresh connection: (status, headers, parsed JSON or raw bytes)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
+        resp = conn.getresponse()
+        data = resp.read()
+    finally:
+        conn.close()
+    is_json = resp.getheader("Content-Type", "").startswith("application/json")
+    return resp.status, dict(resp.getheaders()), json.loads(data) if is_json else data

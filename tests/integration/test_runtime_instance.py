@@ -1,6 +1,5 @@
 """Real function instances (python -m scalezero.runtime.serve, waitress on 127.0.0.1:0)."""
 
-import http.client
 import json
 import os
 import shutil
@@ -9,28 +8,13 @@ import subprocess
 import sys
 import threading
 import time
-from urllib.parse import urlsplit
 
 import pytest
 
-from procs import REPO, read_log, start_instance, start_listening, stop_process, wait_ready
+from procs import REPO, call, read_log, start_instance, start_listening, stop_process, wait_ready
 
 FIXTURES = REPO / "tests" / "fixtures" / "functions"
 AUTOSCALE = REPO / "functions" / "autoscale"
-
-
-def call(url, path="/", method="GET", body=None, headers=None, chunked=False, timeout=30):
-    """One request on a fresh connection: (status, headers, parsed JSON or raw bytes)."""
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
-        resp = conn.getresponse()
-        data = resp.read()
-    finally:
-        conn.close()
-    is_json = resp.getheader("Content-Type", "").startswith("application/json")
-    return resp.status, dict(resp.getheaders()), json.loads(data) if is_json else data
 
 
 @pytest.fixture(scope="module")
