@@ -2,8 +2,9 @@
 
 ``start_instance(function_dir, env)`` runs ``python -m scalezero.runtime.serve
 DIR --host 127.0.0.1 --port 0``, waits for its ``LISTENING`` line and returns
-``(proc, url)``; ``call(url, path, ...)`` sends one request. Output goes to a log file (``proc.log_path``), never a pipe,
-so a chatty process can never block on a full pipe.
+``(proc, url)``; ``call(url, path, ...)`` sends one request. Output goes to a
+log file (``proc.log_path``), never a pipe, so a chatty process can never
+block on a full pipe.
 """
 
 import http.client
