@@ -53,7 +53,7 @@ def engine():
     if probe.returncode != 0:
         pytest.skip("no Docker engine answers `/usr/bin/docker info` (start one: "
                     "dockerd --storage-driver=overlay2 &, as .ci/run does): "
-                    + probe.stderr.strip().splitlines()[-1][:200])
+                    + (probe.stderr.strip().splitlines() or ["no output"])[0][:200])
 
 
 @pytest.fixture(scope="module")
