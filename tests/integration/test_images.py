@@ -53,7 +53,12 @@ def engine():
     if probe.returncode != 0:
         pytest.skip("no Docker engine answers `/usr/bin/docker info` (start one: "
                     "dockerd --storage-driver=overlay2 &, as .ci/run does): "
-                    + (probe.stderr.strip().splitlines() or ["no output"])[0][:200])
+                    + _first_error(probe.stdout + probe.stderr))
+
+
+def _first_error(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if "rror" in ln or "annot" in ln]
+    return (lines or ["no output"])[0][:200]
 
 
 @pytest.fixture(scope="module")
