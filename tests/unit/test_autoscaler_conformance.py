@@ -69,6 +69,27 @@ def test_a_mutated_case_fails(tmp_path, case_id, mutate, why):
     assert _run(path)[1][0].startswith(f"FAIL {case_id}: "), why
 
 
+INIT_SPEC = {"target_value": 10, "total_value": 100, "target_burst_capacity": 200,
+             "panic_threshold": 2.0, "max_scale_up_rate": 10, "max_scale_down_rate": 2,
+             "stable_window_s": 60}
+
+
+@pytest.mark.parametrize("ready, error, want, passes", [
+    (0, None, {"panic_mode": False, "panic_started_at": None, "max_panic_pods": 0}, True),
+    (1, None, {"panic_mode": False, "max_panic_pods": 1}, True),
+    (5, None, {"panic_mode": True, "panic_started_at": 4.0, "max_panic_pods": 5}, True),
+    (None, "other", {"panic_mode": False, "max_panic_pods": 0}, True),
+    (5, None, {"panic_mode": False}, False),
+])
+def test_decider_init_cases(tmp_path, ready, error, want, passes):
+    init = {"ready_pods_at_creation": ready, "t_created": 4.0, "expect": want}
+    if error:
+        init["ready_pods_error_at_creation"] = error
+    path = _write(tmp_path, {"cases": [{"id": "init", "kind": "kpa_decider_init",
+                                        "spec": INIT_SPEC, "inits": [init]}]})
+    assert _run(path)[0] == (0 if passes else 1)
+
+
 def test_unknown_kind_and_missing_fields_fail_with_a_reason(tmp_path):
     path = _write(tmp_path, {"cases": [{"id": "a", "kind": "hpa"},
                                        {"id": "b", "kind": "panic_window", "input": {}}]})

@@ -45,7 +45,7 @@ def _ready(raw: dict, key: str = "ready_pods", error_key: str = "ready_pods_erro
     error = raw.get(error_key)
     if error == "not_found":
         return 0
-    return None if error else raw.get(key, 0)
+    return None if error else raw[key]
 
 
 def _check_state(where: str, state: DeciderState, want: dict) -> None:
@@ -58,7 +58,8 @@ def _check_state(where: str, state: DeciderState, want: dict) -> None:
 def _initial(case: dict, spec: DeciderSpec) -> DeciderState:
     state = None
     for n, init in enumerate(case.get("inits") or [case.get("init", {})]):
-        ready = _ready(init, "ready_pods_at_creation", "ready_pods_error_at_creation")
+        ready = (_ready(init, "ready_pods_at_creation", "ready_pods_error_at_creation")
+                 if init else 0)
         state = initial_state(spec, ready, init.get("t_created", 0.0))
         _check_state(f"init {n}", state, init.get("expect", {}))
     preset = case.get("preset_state") or {}
@@ -156,14 +157,16 @@ def _scaler_config(cfg: dict, inp: dict) -> stz.ScalerConfig:
     initial = inp.get("initial_scale_annotation")
     if initial is None or (initial == 0 and not cfg.get("allow_zero_initial_scale")):
         initial = cfg.get("initial_scale", 1)  # GetInitialScale
-    pick = lambda key: inp[key] if inp.get(key) is not None else cfg.get(key, 0)  # noqa: E731
+    # The input's bounds are the PA annotations; without them the config's apply.
+    lo, hi = (inp[k] if inp.get(k) is not None else cfg.get(k, 0)
+              for k in ("min_scale", "max_scale"))
     return stz.ScalerConfig(
         stable_window_s=cfg["stable_window_s"], grace_s=cfg["scale_to_zero_grace_period_s"],
         retention_s=cfg.get("scale_to_zero_pod_retention_s", 0),
         activation_timeout_s=cfg["progress_deadline_s"] + cfg.get("activation_timeout_buffer_s", 30),
         enable_scale_to_zero=cfg.get("enable_scale_to_zero", True),
         target_burst_capacity=cfg.get("target_burst_capacity", 211),
-        min_scale=pick("min_scale"), max_scale=pick("max_scale"), initial_scale=initial,
+        min_scale=lo, max_scale=hi, initial_scale=initial,
         reachable=inp.get("reachable", True))
 
 
