@@ -32,8 +32,10 @@ class ModelInfo:
     name: str  # model file stem, e.g. yolo26n
     trained: bool | None  # from the export metadata; None when no metadata file says
     names: tuple[str, ...]  # class names by id
-    imgsz: int  # square network input size in pixels
+    imgsz: int  # square network input size in pixels (the longest side with a dynamic input)
     graph: str  # file the session was built from
+    dynamic: bool = False  # input size free: letterbox to the smallest stride multiple, as Ultralytics
+    stride: int = 32  # the network's largest stride
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ def read_info(session: ort.InferenceSession, model_path: Path, graph: Path,
         imgsz = shape[2]
     imgsz = imgsz or int(meta.get("imgsz") or _imgsz_from_onnx(custom))
     name = meta.get("name") or model_path.name.split(".")[0]
-    return ModelInfo(name, meta.get("trained"), tuple(str(n) for n in names or ()), imgsz, graph.name)
+    return ModelInfo(name, meta.get("trained"), tuple(str(n) for n in names or ()), imgsz, graph.name,
+                     dynamic=not isinstance(shape[2], int), stride=int(custom.get("stride", 32)))
 
 
 def _names_from_onnx(text: str | None) -> list[str]:
@@ -121,48 +124,60 @@ class Detector:
         self.session = session
         self.info = info
         self._input_name = session.get_inputs()[0].name
-        size = info.imgsz
         # Preallocated once: a fresh 1x3xSxS float32 per call costs 3-5 ms, refilling it 0.65 ms.
-        self._buffer = np.empty((1, 3, size, size), dtype=np.float32)
+        # Flat, so that a smaller rectangle (dynamic inputs) is still a contiguous prefix view.
+        self._flat = np.empty(3 * info.imgsz * info.imgsz, dtype=np.float32)
         # The buffer is shared, so preprocessing + inference run one request at a time; ORT
         # already uses every core for one inference, so concurrency would not add throughput.
         self._lock = threading.Lock()
 
-    def preprocess(self, image: Image.Image) -> None:
-        """Letterbox an RGB image into the input buffer, as Ultralytics' LetterBox(auto=False)."""
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        """Letterbox an RGB image into the reused buffer, as Ultralytics' LetterBox; returns the input."""
         size = self.info.imgsz
         w, h = image.size
         r = min(size / h, size / w)
         nw, nh = max(round(w * r), 1), max(round(h * r), 1)
+        # Ultralytics predicts with rect=True: a dynamic graph gets the smallest stride-multiple box.
+        out_h, out_w = letterbox_shape(nw, nh, self.info)
         if (nw, nh) != (w, h):
             # An affine bilinear resample matches cv2.resize(INTER_LINEAR) to within 1 level;
             # Image.resize antialiases when shrinking and differs by up to ~80 levels.
             image = image.transform((nw, nh), Image.AFFINE, (w / nw, 0, 0, 0, h / nh, 0),
                                     resample=Image.BILINEAR)
-        top, left = round((size - nh) / 2 - 0.1), round((size - nw) / 2 - 0.1)
-        self._buffer.fill(np.float32(PAD_VALUE) / np.float32(255))
+        top, left = round((out_h - nh) / 2 - 0.1), round((out_w - nw) / 2 - 0.1)
+        buffer = self._flat[:3 * out_h * out_w].reshape(1, 3, out_h, out_w)
+        buffer.fill(np.float32(PAD_VALUE) / np.float32(255))
         pixels = np.asarray(image).transpose(2, 0, 1)
-        np.divide(pixels, np.float32(255), out=self._buffer[0, :, top:top + nh, left:left + nw],
+        np.divide(pixels, np.float32(255), out=buffer[0, :, top:top + nh, left:left + nw],
                   dtype=np.float32, casting="unsafe")
+        return buffer
 
-    def infer(self, image: Image.Image) -> tuple[np.ndarray, float, float]:
-        """Preprocess + run: the raw output, preprocessing and inference time in seconds."""
+    def infer(self, image: Image.Image) -> tuple[np.ndarray, tuple[int, int], float, float]:
+        """Preprocess + run: raw output, network input (h, w), preprocess and inference seconds."""
         with self._lock:
             t0 = time.perf_counter()
-            self.preprocess(image)
+            buffer = self.preprocess(image)
             t1 = time.perf_counter()
-            output = self.session.run(None, {self._input_name: self._buffer})[0]
-        return output, t1 - t0, time.perf_counter() - t1
+            output = self.session.run(None, {self._input_name: buffer})[0]
+        return output, buffer.shape[2:], t1 - t0, time.perf_counter() - t1
 
 
-def postprocess(output: np.ndarray, image_size: tuple[int, int], imgsz: int, conf: float,
-                max_det: int, classes: list[int] | None) -> Detections:
+def letterbox_shape(nw: int, nh: int, info: ModelInfo) -> tuple[int, int]:
+    """Network input (h, w) for a resized image of nw x nh: square, or stride-padded if dynamic."""
+    if not info.dynamic:
+        return info.imgsz, info.imgsz
+    dw, dh = (info.imgsz - nw) % info.stride, (info.imgsz - nh) % info.stride
+    return nh + dh, nw + dw
+
+
+def postprocess(output: np.ndarray, image_size: tuple[int, int], input_hw: tuple[int, int],
+                conf: float, max_det: int, classes: list[int] | None) -> Detections:
     """Raw network output -> detections in input-image pixels (Ultralytics semantics)."""
     if output.ndim == 3 and output.shape[2] == 6 and output.shape[1] != 6:
         det = _end_to_end(output[0], conf, max_det, classes)
     else:
         det = _classic(output[0], conf, max_det, classes)
-    scale_boxes(det.boxes, image_size, imgsz)
+    scale_boxes(det.boxes, image_size, input_hw)
     return det
 
 
@@ -215,11 +230,12 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     return np.asarray(kept, dtype=np.int64)
 
 
-def scale_boxes(boxes: np.ndarray, image_size: tuple[int, int], imgsz: int) -> None:
+def scale_boxes(boxes: np.ndarray, image_size: tuple[int, int], input_hw: tuple[int, int]) -> None:
     """Letterboxed network coordinates -> input-image pixels, in place (Ultralytics scale_boxes)."""
     w0, h0 = image_size
-    gain = min(imgsz / h0, imgsz / w0)
+    h1, w1 = input_hw
+    gain = min(h1 / h0, w1 / w0)
     new_w, new_h = max(round(w0 * gain), 1), max(round(h0 * gain), 1)
-    pad_x, pad_y = round((imgsz - new_w) / 2 - 0.1), round((imgsz - new_h) / 2 - 0.1)
+    pad_x, pad_y = round((w1 - new_w) / 2 - 0.1), round((h1 - new_h) / 2 - 0.1)
     boxes[:, [0, 2]] = ((boxes[:, [0, 2]] - pad_x) / (new_w / w0)).clip(0, w0)
     boxes[:, [1, 3]] = ((boxes[:, [1, 3]] - pad_y) / (new_h / h0)).clip(0, h0)

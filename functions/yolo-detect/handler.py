@@ -100,9 +100,9 @@ def handle(event, context):
 def detect(image: Image.Image, opts=None) -> tuple[dict, "detector.Detections"]:
     """Run the model on an RGB image; returns the response document and the raw detections."""
     opts = opts or inputs.Options()
-    output, pre_s, infer_s = MODEL.infer(image)
+    output, input_hw, pre_s, infer_s = MODEL.infer(image)
     t_post = time.perf_counter()
-    det = detector.postprocess(output, image.size, MODEL.info.imgsz, opts.conf, opts.max_det,
+    det = detector.postprocess(output, image.size, input_hw, opts.conf, opts.max_det,
                                list(opts.classes) if opts.classes is not None else None)
     post_s = time.perf_counter() - t_post
     doc = _document(image, det)
