@@ -86,8 +86,10 @@ class ScalingLoop:
         rec = self.gateway.functions.get(name)
         if rec is None:
             return
-        # Knative's activator sends one stat on the first request it holds.
-        rec.autoscaler.record(now, max(1.0, float(rec.stats.concurrency)), 1.0)
+        if not any(i.state in (STARTING, READY) for i in self.gateway.backend.instances(name)):
+            # Knative's activator sends one stat for a request that arrives at zero; with
+            # instances up, the per-second samples already count every held request.
+            rec.autoscaler.record(now, max(1.0, float(rec.stats.concurrency)), 1.0)
         task = asyncio.create_task(self.decide(name, now))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
