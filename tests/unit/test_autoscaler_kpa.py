@@ -30,20 +30,19 @@ class Sim:
         self.starting += [now + self.start_s] * (desired - self.ready - len(self.starting))
         self.desired = desired
 
-    def decide(self, now: float):
+    def decide(self, now: float, poke: bool = False):
         self._apply(now, self.desired)
-        d = self.a.decide(now, self.ready)
-        self._apply(now, d.desired)
-        self.log.append((now, d))
+        d = self.a.poke(now, self.ready) if poke else self.a.decide(now, self.ready)
+        if d is not None:
+            self._apply(now, d.desired)
+            self.log.append((now, d))
         return d
 
     def run(self, seconds: int, concurrency: float, start: float) -> None:
         for i in range(seconds):
             now = start + i
             if concurrency and self.desired == 0:  # the activator's poke at zero
-                self.a.record(now, concurrency, concurrency)
-                self.decide(now)
-                self.a.record(now + 0.5, -concurrency, -concurrency)  # later report nets it out
+                self.decide(now, poke=True)
             self.a.record(now + 0.5, concurrency, concurrency)
             if int(now) % 2 == 0:
                 self.decide(now + 0.9)
@@ -61,8 +60,16 @@ def test_no_data_yet_is_a_valid_outcome_that_keeps_the_initial_scale():
 def test_a_request_at_zero_asks_for_instances_at_once(activation_scale, want):
     sim = Sim(ScalingSettings(activation_scale=activation_scale, max_scale=5, **SHORT))
     sim.run(4, 0, T0)
-    sim.a.record(T0 + 5, 1, 1)
-    assert sim.decide(T0 + 5).desired == want, "one poke = max(1, activation scale)"
+    assert sim.decide(T0 + 5, poke=True).desired == want, "one poke = max(1, activation scale)"
+
+
+def test_poke_only_at_zero_and_its_stat_is_netted_out_by_the_next_sample():
+    a = FunctionAutoscaler(ScalingSettings(target=10, target_utilization=1.0, **SHORT), now=T0)
+    assert a.poke(T0, 0).desired == 1, "a new function at zero: poke decides at once"
+    assert a.poke(T0 + 0.5, 0) is None, "already scaling up: nothing recorded"
+    a.record(T0 + 0.9, 40, 40)  # that second's sample already counts the waiting request
+    d = a.decide(T0 + 0.9, 0)
+    assert (d.stable_concurrency, d.desired) == (40.0, 4), "40 in flight, not 41"
 
 
 @pytest.mark.parametrize("utilization, band, why", [
