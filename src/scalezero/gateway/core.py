@@ -88,7 +88,7 @@ class Gateway:
             created_at=old.created_at if old else _rfc3339(),
             invocations=old.invocations if old else 0)
         self.activator.add(spec.name, spec.scaling.container_concurrency)
-        self.metrics.service_count.labels(spec.name).set(self._ready(spec.name))
+        self.metrics.service_count.set(spec.name, self._ready(spec.name))
         await self.backend.deploy(spec)
 
     async def remove(self, name: str) -> None:
@@ -177,7 +177,7 @@ class Gateway:
                 self._started_seen.add(inst.id)
                 self.metrics.instance_start.labels(name).observe(inst.ready_at - inst.started_at)
         if name in self.functions:
-            self.metrics.service_count.labels(name).set(self._ready(name))
+            self.metrics.service_count.set(name, self._ready(name))
             self.activator.dispatch(name)
 
     async def close(self) -> None:
