@@ -171,12 +171,7 @@ class ProcessBackend:
 
     async def _launch(self, p: _Proc) -> None:
         env = {**os.environ, **p.spec.environment, "PYTHONUNBUFFERED": "1"}
-        # Own session: a terminal's Ctrl-C reaches the gateway only, which then
-        # stops the instances itself, in order.
-        p.process = await asyncio.create_subprocess_exec(
-            *self.command(p.spec, self.config.python), env=env, start_new_session=True,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT)
+        p.process = await self._spawn(p.spec, env)
         p.inst.pid = p.process.pid
         while True:
             line = await p.process.stdout.readline()
@@ -188,6 +183,19 @@ class ProcessBackend:
                 break
             self._log(p, text)
         p.pump = asyncio.create_task(self._pump_logs(p))
+
+    async def _spawn(self, spec: FunctionSpec, env: dict[str, str]):
+        """Start one instance process; the hook PreforkBackend overrides (backends/prefork.py).
+
+        Returns an asyncio Process, or an object with the same ``pid``, ``returncode``,
+        ``stdout`` (a StreamReader), ``wait()``, ``send_signal()`` and ``kill()``.
+        """
+        # Own session: a terminal's Ctrl-C reaches the gateway only, which then
+        # stops the instances itself, in order.
+        return await asyncio.create_subprocess_exec(
+            *self.command(spec, self.config.python), env=env, start_new_session=True,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT)
 
     async def _pump_logs(self, p: _Proc) -> None:
         async for line in p.process.stdout:
