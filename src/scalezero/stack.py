@@ -77,11 +77,6 @@ class ScalingSettings:
     def __post_init__(self):
         _validate_scaling(self)
 
-    @property
-    def panic_window_s(self) -> float:
-        """Knative: round(stable * pct / 100) to the second, at least 1 s."""
-        return max(1.0, float(round(self.stable_window_s * self.panic_window_pct / 100)))
-
 
 def _validate_scaling(s: ScalingSettings) -> None:
     checks = [
