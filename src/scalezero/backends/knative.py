@@ -42,6 +42,17 @@ class KnativeConfig:
             raise ConfigError(f"poll_interval_s = {self.poll_interval_s}, must be > 0")
 
 
+def config_from_env(env: dict[str, str]) -> KnativeConfig:
+    """KnativeConfig from the variables the Helm chart sets on the gateway."""
+    try:
+        poll = float(env.get("SCALEZERO_KNATIVE_POLL_INTERVAL", "2"))
+    except ValueError:
+        raise ConfigError("SCALEZERO_KNATIVE_POLL_INTERVAL = "
+                          f"{env['SCALEZERO_KNATIVE_POLL_INTERVAL']!r}, must be seconds") from None
+    return KnativeConfig(namespace=env.get("SCALEZERO_KNATIVE_NAMESPACE", "default"),
+                         poll_interval_s=poll)
+
+
 def _api_exception():
     from kubernetes.client.exceptions import ApiException
     return ApiException
