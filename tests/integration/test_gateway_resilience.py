@@ -1,0 +1,64 @@
+"""An instance that dies mid-request: a 502 with a JSON error, then a replacement."""
+
+import json
+import time
+from pathlib import Path
+
+from platform_helpers import REPO, start_gateway
+
+CRASH = REPO / "tests" / "fixtures" / "functions" / "crash"
+FUNCTIONS = {"crash": {"handler": str(CRASH), "image": "scalezero/crash:test",
+                       "annotations": {"autoscaling.knative.dev/min-scale": "1",
+                                       "autoscaling.knative.dev/initial-scale": "1"}}}
+
+
+def wait_ready(p, deadline_s: float = 20) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < deadline_s:
+        if p.json("/system/function/crash")["availableReplicas"] == 1:
+            return time.monotonic() - start
+        time.sleep(0.1)
+    raise AssertionError(f"no ready instance within {deadline_s} s:\n{p.log()}")
+
+
+def test_instance_death_is_a_502_and_the_instance_is_replaced(tmp_path):
+    p = start_gateway(tmp_path, FUNCTIONS)
+    try:
+        wait_ready(p)
+        status, _, body = p.request("GET", "/function/crash?die=1", auth=False, timeout=30)
+        assert status == 502, body
+        assert "failed during the request" in json.loads(body)["error"]
+        print(f"\nreplacement ready {wait_ready(p):.2f} s after the 502")
+        status, _, body = p.request("GET", "/function/crash", auth=False)
+        assert (status, body) == (200, b"ok")
+        _, _, logs = p.request("GET", "/system/logs?name=crash")
+        assert b"exited unexpectedly (code 3)" in logs
+    finally:
+        p.stop()
+
+
+def children_of(pid: int) -> list[int]:
+    """PIDs whose parent is ``pid`` (from /proc, Linux)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_sigterm_stops_the_gateway_and_every_instance(tmp_path):
+    functions = {**FUNCTIONS, "crash2": {**FUNCTIONS["crash"]}}
+    p = start_gateway(tmp_path, functions)
+    try:
+        wait_ready(p)
+        kids = children_of(p.proc.pid)
+        assert len(kids) >= 2, kids
+    finally:
+        code = p.stop()
+    assert code == 0, p.log()
+    alive = [k for k in kids if Path(f"/proc/{k}").exists()]
+    assert not alive, f"instances left running: {alive}"
