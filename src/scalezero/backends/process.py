@@ -9,6 +9,7 @@ replacement started if the function still wants it.
 """
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -21,6 +22,7 @@ from typing import Callable
 import aiohttp
 
 from scalezero.backends.base import DEAD, DRAINING, READY, STARTING, Instance, LogLine
+from scalezero.backends.lifeline import die_with_parent
 from scalezero.errors import ConfigError, FunctionNotFound
 from scalezero.stack import FunctionSpec
 
@@ -194,6 +196,7 @@ class ProcessBackend:
         # stops the instances itself, in order.
         return await asyncio.create_subprocess_exec(
             *self.command(spec, self.config.python), env=env, start_new_session=True,
+            preexec_fn=functools.partial(die_with_parent, os.getpid()),  # no orphans on SIGKILL
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT)
 

@@ -24,10 +24,13 @@ from scalezero.errors import ConfigError
 from scalezero.events.routes import add_event_routes
 from scalezero.gateway import auth
 from scalezero.gateway.activator import ActivatorConfig
+from scalezero.gateway.asyncapi import ASYNC_QUEUE, add_async_routes
+from scalezero.gateway.asyncq import LOOPBACK, AsyncConfig
 from scalezero.gateway.api import CREDENTIALS, GATEWAY, add_routes, auth_middleware, \
     error_middleware
 from scalezero.gateway.core import Gateway, GatewayConfig
 from scalezero.gateway.metrics import GatewayMetrics
+from scalezero.runtime.config import parse_size as _parse_size
 from scalezero.stack import Stack, load_stack, parse_duration
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,7 @@ class UpConfig:
     gateway: GatewayConfig = GatewayConfig()  # queue limit, timeouts, functions folder
     max_body_bytes: int = 32 * 1024 * 1024  # largest request body accepted (413 above)
     state_dir: Path = Path("~/.config/scalezero")  # holds the generated credentials file
+    async_queue: AsyncConfig = AsyncConfig()  # durable async calls (db under state_dir)
 
     def __post_init__(self):
         if not 0 <= self.port <= 65535:
@@ -98,11 +102,13 @@ async def serve(config: UpConfig, stack: Stack, credentials: auth.Credentials,
     """Deploy the stack, listen, and run until SIGINT or SIGTERM."""
     gateway = build_gateway(config.gateway)
     app = create_app(gateway, credentials, config.max_body_bytes)
+    add_async_routes(app, gateway, config.async_queue)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     try:
         for spec in stack.functions.values():
             await gateway.deploy(spec)
+        app[ASYNC_QUEUE].begin()  # after deploy: recovered calls find their functions
         site = web.TCPSite(runner, config.host, config.port)
         await site.start()
         host, port = runner.addresses[0][:2]
@@ -134,6 +140,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="longest wait for a free instance, e.g. 60s (504 after)")
     parser.add_argument("--upstream-timeout", default="60s",
                         help="longest wait for an instance's response, e.g. 60s")
+    add_async_arguments(parser)
+
+
+def add_async_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-body", default="32Mi",
+                        help="largest request body, sync or async (413 above), e.g. 32Mi")
+    parser.add_argument("--async-workers", type=int, default=4,
+                        help="async calls delivered at once")
+    parser.add_argument("--async-attempts", type=int, default=5,
+                        help="deliveries of an async call (retried on 429/5xx) before it fails")
+    parser.add_argument("--async-backoff", default="500ms",
+                        help="first retry delay of an async call; doubles per attempt")
+    parser.add_argument("--callback-prefix", action="append", default=None,
+                        help="allowed X-Callback-Url prefix (repeatable; default: loopback)")
 
 
 def config_from_args(args: argparse.Namespace, stack_dir: Path) -> UpConfig:
@@ -142,8 +162,20 @@ def config_from_args(args: argparse.Namespace, stack_dir: Path) -> UpConfig:
                                   timeout_s=parse_duration(args.timeout)),
         loop=LoopConfig(), upstream_timeout_s=parse_duration(args.upstream_timeout),
         functions_dir=stack_dir / "functions")
-    return UpConfig(host=args.host, port=args.port, gateway=gateway,
-                    state_dir=auth.state_dir(args.state_dir, dict(os.environ)))
+    state = auth.state_dir(args.state_dir, dict(os.environ))
+    async_queue = AsyncConfig(
+        db_path=state / "async.db", workers=args.async_workers,
+        max_attempts=args.async_attempts, backoff_s=parse_duration(args.async_backoff),
+        callback_prefixes=tuple(args.callback_prefix or LOOPBACK))
+    return UpConfig(host=args.host, port=args.port, gateway=gateway, state_dir=state,
+                    max_body_bytes=parse_size(args.max_body), async_queue=async_queue)
+
+
+def parse_size(text: str) -> int:
+    try:
+        return _parse_size(text)
+    except ValueError as e:
+        raise ConfigError(f"--max-body: {e}") from None
 
 
 def main(args: argparse.Namespace) -> int:
