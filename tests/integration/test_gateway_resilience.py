@@ -62,3 +62,17 @@ def test_sigterm_stops_the_gateway_and_every_instance(tmp_path):
     assert code == 0, p.log()
     alive = [k for k in kids if Path(f"/proc/{k}").exists()]
     assert not alive, f"instances left running: {alive}"
+
+
+def test_a_function_that_never_gets_ready_is_a_504_after_the_timeout(tmp_path):
+    broken = REPO / "tests" / "fixtures" / "functions" / "broken"
+    p = start_gateway(tmp_path, {"broken": {"handler": str(broken), "image": "x"}},
+                      "--timeout", "2s")
+    try:
+        start = time.monotonic()
+        status, _, body = p.request("POST", "/function/broken", b"{}", auth=False)
+        took = time.monotonic() - start
+    finally:
+        p.stop()
+    assert status == 504 and 1.9 < took < 10, (status, took)
+    assert json.loads(body)["error"] == "function broken did not become ready in 2 s"

@@ -187,8 +187,10 @@ def main(args: argparse.Namespace) -> int:
     def announce(line: str) -> None:
         print(line, flush=True)
         if line.startswith("LISTENING"):
-            print(f"credentials for /system/*: user {credentials.user}, password in "
-                  f"{cred_file} (or ${auth.PASSWORD_ENV})", flush=True)
+            where = (f"${auth.PASSWORD_ENV}" if os.environ.get(auth.PASSWORD_ENV)
+                     else str(cred_file))
+            print(f"credentials for /system/*: user {credentials.user}, password in {where}",
+                  flush=True)
             print(f"functions: {', '.join(stack.functions) or '(none)'}", flush=True)
 
     asyncio.run(serve(config, stack, credentials, announce))
