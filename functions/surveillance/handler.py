@@ -3,7 +3,7 @@
 A frame arrives as image bytes (camera in ``X-Camera-Id`` or ``?camera=``, time
 in ``X-Frame-Time`` or ``?time=``), as JSON ``{"camera", "time", "image":
 <base64>}``, as a CloudEvent in binary mode (``ce-camera`` or ``ce-subject``,
-``ce-time``) or as a storage event naming the frame (camera: the object's
+``ce-time``; ``X-Scalezero-Tag`` from the motion load profile) or as a storage event naming the frame (camera: the object's
 first key segment). The frame goes to yolo-detect THROUGH THE GATEWAY
 (``gateway_url``), so a cold detector is started by the activator like any
 other call. A person at or above ``alert_confidence`` raises an alert: a log
@@ -75,7 +75,7 @@ def parse_frames(body: bytes, headers: dict, query: dict) -> list[Frame]:
     ctype = headers.get("content-type", "").split(";")[0].strip().lower()
     if "json" not in ctype and body.lstrip()[:1] != b"{":
         camera = (headers.get("x-camera-id") or query.get("camera") or headers.get("ce-camera")
-                  or headers.get("ce-subject") or "")
+                  or headers.get("ce-subject") or headers.get("x-scalezero-tag") or "")
         when = headers.get("x-frame-time") or query.get("time") or headers.get("ce-time") or ""
         return [Frame(_camera(camera), when or _now(), body, ctype or "image/jpeg", "request")]
     try:

@@ -101,6 +101,7 @@ def test_dog_gives_a_decision_and_no_alert(chain):
     status, doc = call(module, b"dog-frame", query={"camera": "yard", "time": "2024-05-01T00:00:00Z"})
     assert status == 200 and (doc["kind"], doc["alert"], doc["detections"]) == ("animal", False, 1)
     assert doc["time"] == "2024-05-01T00:00:00Z" and webhook.requests == []
+    assert call(module, b"dog", {"X-Scalezero-Tag": "cam3"})[1]["camera"] == "cam3", "motion profile"
 
 
 def test_json_base64_and_storage_event_inputs(chain, tmp_path):
