@@ -10,8 +10,10 @@ SCALEZERO_BASE_IMAGE=python:3.11-slim builds on the public image instead.
 
 import json
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -110,18 +112,19 @@ def http(url: str, body: bytes | None = None, headers: dict | None = None,
 class Container:
     """One running container, stopped with SIGTERM and removed by id."""
 
-    def __init__(self, image: str):
+    def __init__(self, image: str, *args: str, volume: str | None = None):
         self.port = free_port()
-        self.id = docker("run", "-d", "-p", f"127.0.0.1:{self.port}:8080", image)
+        mount = ["-v", volume] if volume else []
+        self.id = docker("run", "-d", "-p", f"127.0.0.1:{self.port}:8080", *mount, image, *args)
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def wait_ready(self, timeout_s: float = 60) -> float:
+    def wait_ready(self, timeout_s: float = 60, path: str = "/_/ready") -> float:
         start = time.monotonic()
         while time.monotonic() - start < timeout_s:
-            if http(self.url + "/_/ready", timeout=2)[0] == 200:
+            if http(self.url + path, timeout=2)[0] == 200:
                 return time.monotonic() - start
             time.sleep(0.2)
-        raise AssertionError(f"{self.url}/_/ready not 200 after {timeout_s} s; logs:\n"
+        raise AssertionError(f"{self.url}{path} not 200 after {timeout_s} s; logs:\n"
                              + docker("logs", self.id, check=False))
 
     def stop(self) -> int:
@@ -177,3 +180,31 @@ def test_image_runs_and_answers(images, name):
 def test_image_size(images, name):
     size_mb = int(docker("image", "inspect", "-f", "{{.Size}}", images[name])) / 1e6
     assert size_mb < MAX_MB[name], f"{name} image is {size_mb:.0f} MB, must stay under {MAX_MB[name]}"
+
+
+def test_gateway_image_serves_the_openfaas_api(base_image):
+    """The chart's gateway image: starts on a stack file, answers /healthz and /metrics."""
+    image = TAG.format("gateway")
+    start = time.monotonic()
+    docker("build", "-q", "--build-arg", f"BASE_IMAGE={base_image}", "-f",
+           "docker/gateway.Dockerfile", "-t", image, str(REPO), timeout=900)
+    size = int(docker("image", "inspect", "-f", "{{.Size}}", image))
+    print(f"\nimage {image}: {size / 1e6:.0f} MB, built in {time.monotonic() - start:.1f} s")
+    folder = tempfile.mkdtemp(prefix="scalezero-gw-")  # readable by the image's uid 10001
+    try:
+        os.chmod(folder, 0o755)
+        Path(folder, "stack.yml").write_text("version: 1.0\nprovider: {name: openfaas}\n"
+                                             "functions: {}\n")
+        os.chmod(Path(folder, "stack.yml"), 0o644)
+        box = Container(image, "up", "--file", "/etc/scalezero/stack.yml", "--host", "0.0.0.0",
+                        "--port", "8080", "--state-dir", "/tmp/sz",
+                        volume=f"{folder}:/etc/scalezero:ro")
+        try:
+            box.wait_ready(path="/healthz")
+            status, body = http(box.url + "/metrics")
+            assert status == 200 and b"gateway_function_invocation_total" in body
+        finally:
+            code = box.stop()
+        assert code == 0, f"gateway exited {code} on SIGTERM"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
