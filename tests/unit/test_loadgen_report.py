@@ -74,10 +74,11 @@ def test_timeline_from_samples(tmp_path):
 def test_text_timeline_shows_zero_up_zero(tmp_path):
     t0 = write_run(tmp_path)
     _, tl, client = load_timeline(tmp_path)
-    rows = text_timeline(tl, client, t0).splitlines()[2:]
+    rows = text_timeline(tl, client, t0).splitlines()[3:]
     ready = [int(r.split()[2]) for r in rows]
-    assert ready[:2] == [0, 0] and max(ready) == 2 and ready[-1] == 0
+    assert ready[:2] == [0, 0] and max(ready) == 2 and ready[-2:] == [0, 0]
     assert rows[2].rstrip().endswith("##")
+    assert rows[-1].split()[:3] == ["end", "-", "0"]
 
 
 def test_png_written(tmp_path):

@@ -8,6 +8,7 @@ each second (``samples.jsonl``).
 import argparse
 import json
 import math
+import time
 from pathlib import Path
 
 from scalezero.errors import ConfigError
@@ -26,7 +27,9 @@ def load_timeline(run_dir: Path, prometheus: str | None = None) -> tuple[dict, d
     functions = meta["functions"]
     end = meta.get("end_unix") or meta["start_unix"] + meta["duration_s"]
     if prometheus:
-        timeline = from_prometheus(prometheus, functions, meta["start_unix"], end)
+        # A few seconds past the end: the last scrapes land after the run stopped.
+        timeline = from_prometheus(prometheus, functions, meta["start_unix"] - 2,
+                                   min(time.time(), end + 3))
     elif (run_dir / "samples.jsonl").exists():
         timeline = from_samples(read_samples(run_dir / "samples.jsonl"), functions)
     else:
@@ -37,21 +40,36 @@ def load_timeline(run_dir: Path, prometheus: str | None = None) -> tuple[dict, d
 
 
 def text_timeline(timeline: dict, client: dict, t0: float, bin_s: float = 5.0) -> str:
-    """Per function, one line per ``bin_s``: req/s, max ready and desired instances, p99."""
+    """Per function, one line per ``bin_s``: req/s sent, max ready and desired instances,
+    max p99; framed by ``start`` and ``end`` lines with the first and last values."""
     lines = []
     for f in sorted(timeline):
         series = timeline[f]
         end = max([t for kind in series.values() for t in kind[0]], default=t0)
         lines.append(f"{f}\n   t(s)   req/s  ready  desired  p99(ms)  instances")
+        lines.append(_row("start", math.nan, _at(series["ready"], 0), _at(series["desired"], 0),
+                          math.nan))
         for b in range(int((end - t0) // bin_s) + 1):
             lo, hi = t0 + b * bin_s, t0 + (b + 1) * bin_s
             ready, desired = _max_in(series["ready"], lo, hi), _max_in(series["desired"], lo, hi)
             sent = _mean_in(client.get(f, {}).get("sent", ([], [])), lo, hi)
             p99 = _max_in(series["p99"], lo, hi)
-            lines.append(f"  {b * bin_s:5.0f}  {_num(sent, '.1f'):>6}  {_num(ready, '.0f'):>5}  "
-                         f"{_num(desired, '.0f'):>7}  {_num(p99 * 1000, '.0f'):>7}  "
-                         f"{'#' * int(0 if math.isnan(ready) else ready)}")
+            lines.append(_row(f"{b * bin_s:5.0f}", sent, ready, desired, p99))
+        lines.append(_row("  end", math.nan, _at(series["ready"], -1),
+                          _at(series["desired"], -1), math.nan))
     return "\n".join(lines)
+
+
+def _row(label: str, sent: float, ready: float, desired: float, p99: float) -> str:
+    return (f"  {label}  {_num(sent, '.1f'):>6}  {_num(ready, '.0f'):>5}  "
+            f"{_num(desired, '.0f'):>7}  {_num(p99 * 1000, '.0f'):>7}  "
+            f"{'#' * int(0 if math.isnan(ready) else ready)}")
+
+
+def _at(series, index: int) -> float:
+    """The first (0) or last (-1) known value of a series."""
+    vs = [v for v in series[1] if not math.isnan(v)]
+    return vs[index] if vs else math.nan
 
 
 def _in(series, lo, hi) -> list[float]:
