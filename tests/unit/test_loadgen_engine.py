@@ -21,6 +21,7 @@ other_metric 1
 def slow_app(delay_s: float, state: dict) -> web.Application:
     async def invoke(request: web.Request) -> web.Response:
         state["bodies"].append(await request.read())
+        state.setdefault("tags", []).append(request.headers.get("X-Scalezero-Tag"))
         state["n"] += 1
         n = state["n"]
         await asyncio.sleep(delay_s)
@@ -50,8 +51,8 @@ async def with_server(delay_s, body, state=None):
         await runner.cleanup()
 
 
-def burst(n, every_s, fn="slow"):
-    return [Arrival(i * every_s, fn) for i in range(n)]
+def burst(n, every_s, fn="slow", tag=""):
+    return [Arrival(i * every_s, fn, tag) for i in range(n)]
 
 
 def test_cap_drops_are_counted_and_written(tmp_path):
@@ -77,7 +78,7 @@ def test_cap_drops_are_counted_and_written(tmp_path):
 def test_sends_are_not_delayed_by_slow_responses(tmp_path):
     async def go(url):
         cfg = EngineConfig(gateway=url, max_outstanding=100)
-        return await run_load(cfg, burst(10, 0.05), bodies.from_text("img"),
+        return await run_load(cfg, burst(10, 0.05, tag="cam1"), bodies.from_text("img"),
                               RunOptions(out_dir=tmp_path), 0.5)
 
     summary, state = asyncio.run(with_server(1.0, go))
@@ -88,6 +89,7 @@ def test_sends_are_not_delayed_by_slow_responses(tmp_path):
     # statuses: every 4th answer is a 503, counted under errors
     assert summary["errors"] == {"503": 2} and summary["ok"] == 8
     assert state["bodies"] == [b"img"] * 10
+    assert state["tags"] == ["cam1"] * 10  # the arrival tag travels as X-Scalezero-Tag
     cold = [r for r in records if r.cold]
     assert len(cold) == 1 and cold[0].cold_start_s == 0.25
 

@@ -19,6 +19,7 @@ from scalezero.loadgen.records import Record
 from scalezero.loadgen.schedule import Arrival
 
 COLD_HEADER = "X-Scalezero-Cold-Start"
+TAG_HEADER = "X-Scalezero-Tag"  # the arrival's tag (camera id, trace row), for the function
 
 
 @dataclass(frozen=True)
@@ -71,13 +72,15 @@ class Engine:
 
     async def _send(self, session: aiohttp.ClientSession, rec: Record, arrival: Arrival) -> None:
         body = self.bodies.next(arrival.tag)
+        headers = {"Content-Type": body.content_type}
+        if arrival.tag:
+            headers[TAG_HEADER] = arrival.tag
         self.outstanding += 1
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         try:
             async with session.request(self.config.method, self.config.url(arrival.function),
-                                       data=body.data,
-                                       headers={"Content-Type": body.content_type}) as resp:
+                                       data=body.data, headers=headers) as resp:
                 await resp.read()
                 rec.status = resp.status
                 rec.cold_start_s = _seconds(resp.headers.get(COLD_HEADER))

@@ -12,6 +12,7 @@ it to ``PROFILES`` (the ``motion`` profile of per-camera bursts plugs in here).
     sine:mean=5,amplitude=4,period=20
     poisson:rate=5,seed=1               # any profile also takes arrivals=poisson,seed=N
     trace:start=1,minutes=10,compression=10,top=2   # Azure Functions trace replay
+    motion:cameras=4,bursts=2,frames=5,fps=2        # per-camera bursts, tagged cam1..camN
 """
 
 import dataclasses
@@ -107,10 +108,15 @@ def _trace_profile():
     return TraceReplay
 
 
+def _motion_profile():
+    from scalezero.loadgen.motion import Motion  # per-camera bursts (surveillance)
+    return Motion
+
+
 # name -> profile class (or a zero-argument loader of it)
 PROFILES: dict[str, Any] = {
     "constant": Constant, "poisson": Poisson, "step": Step, "ramp": Ramp,
-    "spike": Spike, "sine": Sine, "trace": _trace_profile,
+    "spike": Spike, "sine": Sine, "trace": _trace_profile, "motion": _motion_profile,
 }
 _CHECKS = {
     "rate": (lambda v: v >= 0, "must be >= 0"), "base": (lambda v: v >= 0, "must be >= 0"),
