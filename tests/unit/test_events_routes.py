@@ -77,8 +77,9 @@ def run(gateway, requests, config=None):
         try:
             async with aiohttp.ClientSession() as s:
                 for path, headers, body in requests:
-                    async with s.post(f"http://127.0.0.1:{port}{path}", data=body,
-                                      headers=headers) as r:
+                    method = "GET" if body is None else "POST"
+                    async with s.request(method, f"http://127.0.0.1:{port}{path}", data=body,
+                                         headers=headers) as r:
                         out.append((r.status, await r.json()))
         finally:
             await runner.cleanup()
@@ -175,3 +176,10 @@ def test_bearer_token_is_required_when_configured():
                                   ("/events/s3", {"Authorization": "Bearer s3cret"},
                                    s3_body("a.jpg"))], config)
     assert [a[0] for a in answers] == [401, 200]
+
+
+def test_subscriptions_are_listed():
+    [(status, doc)] = run(FakeGateway(), [("/events/subscriptions", {}, None)])
+    by_fn = {s["function"]: s for s in doc["subscriptions"]}
+    assert status == 200 and set(by_fn) == {"preprocess", "thumbs", "surveillance"}
+    assert by_fn["thumbs"]["buckets"] == ["photos"] and by_fn["thumbs"]["path"] == "/hook"
