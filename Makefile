@@ -7,12 +7,18 @@ STACK ?= stack.yml
 MODELS ?= models
 IMGSZ ?= 640
 PYTEST_ARGS ?=
+# Kubernetes (kind) targets: need docker, kind, kubectl, helm and internet.
+CLUSTER ?= scalezero
+NAMESPACE ?= functions
+REGISTRY ?= dev.local
+K8S := scripts/k8s
+K8S_ENV = CLUSTER=$(CLUSTER) NAMESPACE=$(NAMESPACE) REGISTRY=$(REGISTRY) PY=$(abspath $(PY))
 
 .PHONY: help venv model test demo bench clean \
         cluster images images-all deploy load dashboard e2e-kind down
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +44,27 @@ bench: venv model ## run the benchmarks and write bench/results.md
 
 clean: ## remove the venv, models and run outputs
 	rm -rf $(VENV) $(MODELS) runs out
+
+cluster: ## kind cluster + Knative Serving + Kourier + Prometheus/Grafana (docker, kind, kubectl, helm)
+	$(K8S_ENV) $(K8S)/cluster.sh
+
+images: model ## build the images (not yolo-ultralytics) and kind-load them
+	$(K8S_ENV) $(K8S)/images.sh
+
+images-all: model ## build every image, yolo-ultralytics (PyTorch, GB) too, and kind-load them
+	$(K8S_ENV) ALL=1 $(K8S)/images.sh
+
+deploy: venv ## helm upgrade --install the chart with values from stack.yml
+	$(K8S_ENV) STACK=$(abspath $(STACK)) $(K8S)/deploy.sh
+
+load: venv ## synthetic traffic through the cluster's gateway, with a report
+	$(K8S_ENV) $(K8S)/load.sh
+
+dashboard: ## port-forward Grafana to http://127.0.0.1:3000
+	$(K8S_ENV) $(K8S)/dashboard.sh
+
+e2e-kind: venv model ## cluster, images, deploy, then check scale from zero and back
+	$(K8S_ENV) $(K8S)/e2e.sh
+
+down: ## delete the kind cluster
+	$(K8S_ENV) $(K8S)/down.sh
