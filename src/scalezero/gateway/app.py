@@ -29,6 +29,8 @@ from scalezero.gateway.asyncq import LOOPBACK, AsyncConfig
 from scalezero.gateway.api import CREDENTIALS, GATEWAY, add_routes, auth_middleware, \
     error_middleware
 from scalezero.gateway.core import Gateway, GatewayConfig
+from scalezero.gateway.limits import DEFAULT_MAX_HEADER_BYTES, exposure_warning, \
+    header_limit_middleware, install_log_redaction, parser_limits
 from scalezero.gateway.metrics import GatewayMetrics
 from scalezero.runtime.config import parse_size as _parse_size
 from scalezero.stack import Stack, load_stack, parse_duration
@@ -47,6 +49,7 @@ class UpConfig:
     max_body_bytes: int = 32 * 1024 * 1024  # largest request body accepted (413 above)
     state_dir: Path = Path("~/.config/scalezero")  # holds the generated credentials file
     async_queue: AsyncConfig = AsyncConfig()  # durable async calls (db under state_dir)
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES  # request header block limit (431 above)
 
     def __post_init__(self):
         if not 0 <= self.port <= 65535:
@@ -103,7 +106,10 @@ async def serve(config: UpConfig, stack: Stack, credentials: auth.Credentials,
     gateway = build_gateway(config.gateway)
     app = create_app(gateway, credentials, config.max_body_bytes)
     add_async_routes(app, gateway, config.async_queue)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    app.middlewares.append(header_limit_middleware(config.max_header_bytes))
+    install_log_redaction()
+    runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                           **parser_limits(config.max_header_bytes))
     await runner.setup()
     try:
         for spec in stack.functions.values():
@@ -144,6 +150,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_async_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-header", default="64Ki",
+                        help="largest request header block (431 above), e.g. 64Ki")
     parser.add_argument("--max-body", default="32Mi",
                         help="largest request body, sync or async (413 above), e.g. 32Mi")
     parser.add_argument("--async-workers", type=int, default=4,
@@ -168,14 +176,15 @@ def config_from_args(args: argparse.Namespace, stack_dir: Path) -> UpConfig:
         max_attempts=args.async_attempts, backoff_s=parse_duration(args.async_backoff),
         callback_prefixes=tuple(args.callback_prefix or LOOPBACK))
     return UpConfig(host=args.host, port=args.port, gateway=gateway, state_dir=state,
-                    max_body_bytes=parse_size(args.max_body), async_queue=async_queue)
+                    max_body_bytes=parse_size(args.max_body), async_queue=async_queue,
+                    max_header_bytes=parse_size(args.max_header))
 
 
 def parse_size(text: str) -> int:
     try:
         return _parse_size(text)
     except ValueError as e:
-        raise ConfigError(f"--max-body: {e}") from None
+        raise ConfigError(f"size: {e}") from None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -192,6 +201,9 @@ def main(args: argparse.Namespace) -> int:
             print(f"credentials for /system/*: user {credentials.user}, password in {where}",
                   flush=True)
             print(f"functions: {', '.join(stack.functions) or '(none)'}", flush=True)
+            warning = exposure_warning(config.host, bool(os.environ.get(auth.PASSWORD_ENV)))
+            if warning:
+                print(warning, flush=True)
 
     asyncio.run(serve(config, stack, credentials, announce))
     return 0

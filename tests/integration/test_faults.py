@@ -1,0 +1,85 @@
+"""Faults on the real `scalezero up`: an instance killed under load, the gateway killed.
+
+* An instance SIGKILLed with one request in flight and more held in the activator:
+  the in-flight request gets a 502 JSON error at once (no hang), the held ones are
+  served by the other instance and the replacement, and a replacement starts.
+* The gateway stopped with SIGTERM or killed with SIGKILL leaves no process behind
+  (instances, pre-fork templates and their forked children alike).
+"""
+
+import json
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from platform_helpers import start_gateway
+from reliability import instance_pids, read_record, recorder_function, wait_gone
+
+pytestmark = pytest.mark.slow
+
+
+def two_instances(record) -> dict:
+    fn = recorder_function(record, max_inflight="1")
+    fn["annotations"] = {"autoscaling.knative.dev/min-scale": "2",
+                         "autoscaling.knative.dev/max-scale": "2"}
+    return {"recorder": fn}
+
+
+def wait_for(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def ready(p) -> int:
+    return p.json("/system/function/recorder").get("availableReplicas", 0)
+
+
+def test_killed_instance_fails_only_its_inflight_request_and_is_replaced(tmp_path):
+    record = tmp_path / "record.txt"
+    p = start_gateway(tmp_path, two_instances(record))
+    try:
+        wait_for(lambda: ready(p) == 2, 30, "two ready instances")
+        with ThreadPoolExecutor(6) as pool:
+            futures = [pool.submit(p.request, "POST", "/function/recorder?sleep_ms=1500", b"",
+                                   False, None, 30) for _ in range(6)]
+            first = wait_for(lambda: [w for w in read_record(record) if w[0] == "arrive"],
+                             10, "a request to reach an instance")
+            victim = int(first[0][3])
+            started = time.monotonic()
+            os.kill(victim, signal.SIGKILL)
+            results = [f.result() for f in futures]
+            elapsed = time.monotonic() - started
+        codes = sorted(r[0] for r in results)
+        assert codes == [200] * 5 + [502], codes
+        bad = next(r for r in results if r[0] == 502)
+        assert "error" in json.loads(bad[2])
+        assert elapsed < 20, f"requests took {elapsed:.1f} s after the kill"
+        served_by = {json.loads(r[2])["pid"] for r in results if r[0] == 200}
+        assert victim not in served_by
+        wait_for(lambda: ready(p) == 2, 30, "a replacement instance")
+    finally:
+        assert p.stop() == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_gateway_exit_leaves_no_orphan_processes(tmp_path, sig):
+    p = start_gateway(tmp_path, two_instances(tmp_path / "record.txt"))
+    try:
+        wait_for(lambda: ready(p) == 2, 30, "two ready instances")
+        pids = instance_pids(p.proc.pid)
+        assert len(pids) >= 2
+        os.kill(p.proc.pid, sig)
+        code = p.proc.wait(30)
+    finally:
+        if p.proc.poll() is None:
+            p.stop()
+    assert code == (0 if sig == signal.SIGTERM else -signal.SIGKILL)
+    assert wait_gone(pids, 10) == [], "processes outlived the gateway"
