@@ -58,13 +58,13 @@ def start_watch(folder: Path, gateway: str, log_path: Path) -> subprocess.Popen:
     return proc
 
 
-def delivered(platform, function: str) -> float:
-    """scalezero_event_deliveries_total{outcome="delivered"} of ``function`` on /metrics."""
+def accepted(platform, function: str) -> float:
+    """scalezero_event_deliveries_total{outcome="accepted"} (queued durably) on /metrics."""
     _, _, body = platform.request("GET", "/metrics", auth=False)
     total = 0.0
     for line in body.decode().splitlines():
         if (line.startswith("scalezero_event_deliveries_total{") and f'function_name="{function}"'
-                in line and 'outcome="delivered"' in line):
+                in line and 'outcome="accepted"' in line):
             total += float(line.rsplit(" ", 1)[1])
     return total
 
@@ -104,7 +104,7 @@ def test_watched_folder_is_preprocessed_or_quarantined_and_restarts_resend_nothi
         assert "truncated" in why["truncated.jpg.reason.json"]
         assert "not a recognisable image" in why["notes.jpg.reason.json"]
         assert (quarantine / "uploads" / "notes.jpg").read_bytes() == bad["notes.jpg"]
-        assert delivered(platform, "preprocess") == 5
+        assert accepted(platform, "preprocess") == 5
 
         stop_process(watcher)  # a restart must not re-send what was acknowledged
         watcher = start_watch(bucket, platform.url, tmp_path / "watch.log")
@@ -112,7 +112,7 @@ def test_watched_folder_is_preprocessed_or_quarantined_and_restarts_resend_nothi
         wait_for(lambda: (out / "uploads" / "d.png.json").exists(), 60, "d.png's sidecar",
                  lambda: read_log(watcher))
         time.sleep(1.0)  # a few more scans, in which nothing old may be sent again
-        assert delivered(platform, "preprocess") == 6
+        assert accepted(platform, "preprocess") == 6
     finally:
         stop_process(watcher)
         platform.stop()
@@ -174,13 +174,14 @@ def test_event_to_surveillance_to_yolo_detect_from_zero(tmp_path):
     try:
         from scalezero.events.parse import s3_notification, s3_record
         event = json.dumps(s3_notification([s3_record("cameras", "cam1/f1.jpg", 1)])).encode()
-        s3 = platform.request("POST", "/events/s3", event, auth=False, timeout=120)
+        # ?wait=true: delivered directly, each subscriber's answer in the response.
+        s3 = platform.request("POST", "/events/s3?wait=true", event, auth=False, timeout=120)
         ce_headers = {"ce-specversion": "1.0", "ce-id": "m-1", "ce-source": "/cameras/cam2",
                       "ce-type": "dev.scalezero.motion", "ce-camera": "cam2",
                       "Content-Type": "image/jpeg"}
-        ce = platform.request("POST", "/events/cloudevents", image_bytes("JPEG", (640, 480)),
+        ce = platform.request("POST", "/events/cloudevents?wait=true", image_bytes("JPEG", (640, 480)),
                               auth=False, headers=ce_headers, timeout=120)
-        again = platform.request("POST", "/events/s3", event, auth=False, timeout=120)
+        again = platform.request("POST", "/events/s3?wait=true", event, auth=False, timeout=120)
         decisions = []
         for (status, _, body), camera in ((s3, "cam1"), (ce, "cam2"), (again, "cam1")):
             doc = json.loads(body)
@@ -201,6 +202,16 @@ def test_event_to_surveillance_to_yolo_detect_from_zero(tmp_path):
         if decisions[0]["alert"]:  # cam1's second frame falls inside its merge window
             assert decisions[2]["alert_info"] == {"id": decisions[0]["alert_info"]["id"],
                                                   "merged": True, "count": 2}
+        # The default path: queued durably, delivered by the async worker.
+        status, _, body = platform.request("POST", "/events/cloudevents",
+                                           image_bytes("JPEG", (640, 480)), auth=False,
+                                           headers={**ce_headers, "ce-id": "m-2"})
+        [queued] = json.loads(body)["events"][0]["subscribers"]
+        assert status == 200 and queued["mode"] == "async" and queued["status"] == 202
+        call = lambda: platform.json(f"/async-function/calls/{queued['call_id']}")  # noqa: E731
+        wait_for(lambda: call()["state"] == "done", 60, "the queued event's call to finish",
+                 platform.log)
+        assert call()["result_status"] == 200 and call()["function"] == "surveillance"
     finally:
         platform.stop()
         webhook.close()

@@ -18,6 +18,7 @@ from scalezero.errors import FunctionNotFound
 from scalezero.events.delivery import DeliveryConfig
 from scalezero.events.parse import s3_notification, s3_record
 from scalezero.events.routes import add_event_routes
+from scalezero.gateway.asyncapi import ASYNC_QUEUE
 from scalezero.stack import parse_stack
 
 STACK = """
@@ -55,19 +56,26 @@ class FakeGateway:
         return status, hdrs, json.dumps({"function": name, "status": status}).encode()
 
 
-class AsyncFakeGateway(FakeGateway):
-    """A gateway with the async path: calls are stored, ids handed out."""
+class FakeQueue:
+    """The gateway's async queue as the routes use it: ``accept(call)``, refusing duplicate ids."""
 
-    async def invoke_async(self, name, method, path, headers, body, query):
-        self.received.append((name, path, dict(headers), body))
-        return f"call-{len(self.received)}"
+    def __init__(self):
+        self.calls = {}
+
+    async def accept(self, call) -> bool:
+        if call.id in self.calls:
+            return False
+        self.calls[call.id] = call
+        return True
 
 
-def run(gateway, requests, config=None):
+def run(gateway, requests, config=None, queue=None):
     """Serve the routes on 127.0.0.1:0, send ``requests`` (path, headers, body), return answers."""
     async def go():
         app = web.Application()
         add_event_routes(app, gateway, config=config or DeliveryConfig(backoff_s=0))
+        if queue is not None:
+            app[ASYNC_QUEUE] = queue
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -142,12 +150,21 @@ def test_unmatched_events_are_answered_and_counted():
     assert metric(gw, "scalezero_events_unmatched_total", source="s3") == 1
 
 
-def test_async_path_is_used_when_the_gateway_has_one():
-    gw = AsyncFakeGateway()
-    [(status, doc)] = run(gw, [("/events/s3", {}, s3_body("a.jpg"))])
-    [outcome] = doc["events"][0]["subscribers"]
-    assert status == 200 and outcome["mode"] == "async" and outcome["call_id"] == "call-1"
-    assert outcome["status"] == 202
+def test_async_queue_is_used_when_the_app_has_one_and_repeats_are_not_queued_twice():
+    gw, queue = FakeGateway(), FakeQueue()
+    answers = run(gw, [("/events/s3", {}, s3_body("a.jpg"))] * 2 +
+                  [("/events/s3?wait=true", {}, s3_body("a.jpg"))], queue=queue)
+    first, repeat = (doc["events"][0]["subscribers"][0] for _, doc in answers[:2])
+    assert first["mode"] == "async" and first["status"] == 202 and first["call_id"] in queue.calls
+    assert repeat["call_id"] == first["call_id"] and len(queue.calls) == 1
+    call = queue.calls[first["call_id"]]
+    assert (call.function, call.path, json.loads(call.body)["Records"][0]["s3"]["object"]["key"]) \
+        == ("preprocess", "/", "a.jpg")
+    waited = answers[2][1]["events"][0]["subscribers"][0]
+    assert waited["mode"] == "sync" and waited["response"]["function"] == "preprocess"
+    assert len(gw.received) == 1, "only ?wait=true invoked directly"
+    assert metric(gw, "scalezero_event_deliveries_total", function_name="preprocess",
+                  source="s3", outcome="accepted") == 2
 
 
 def test_cloudevent_binary_mode_is_delivered_in_binary_mode():

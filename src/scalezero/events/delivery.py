@@ -1,11 +1,11 @@
 """Delivering one event to one subscriber, with retries, never silently.
 
-Through the gateway's async path (durable, retried by its worker) when the
-gateway has one (``invoke_async``), otherwise through ``invoke`` with bounded
-retries on the transient statuses Knative's activator and OpenFaaS's
-queue-worker retry (429, 502, 503, 504) and on connection errors. Every
-outcome is returned, counted in ``scalezero_event_deliveries_total`` and, when
-it failed, logged.
+Through the gateway's async path (stored durably, retried by its worker)
+when the app has one and the sender did not ask to wait; otherwise directly
+through ``Gateway.invoke`` with bounded retries on the transient statuses
+Knative's activator and OpenFaaS's queue-worker retry (429, 502, 503, 504) and
+on connection errors. Every outcome is returned, counted in
+``scalezero_event_deliveries_total`` and, when it failed, logged.
 """
 
 import asyncio
@@ -90,6 +90,10 @@ class EventMetrics:
                                   registry=registry)
 
 
+# enqueue(delivery) -> call id: stores the call durably (the gateway's async queue).
+Enqueue = Callable[[Delivery], Awaitable[str]]
+
+
 class Deliverer:
     """Sends deliveries through a gateway's internal invoke API (CONTRACTS.md)."""
 
@@ -100,19 +104,19 @@ class Deliverer:
         self.metrics = metrics
         self.sleep = sleep  # injected so tests of the backoff need not wait
 
-    async def deliver_all(self, deliveries: list[Delivery]) -> list[Outcome]:
+    async def deliver_all(self, deliveries: list[Delivery],
+                          enqueue: Enqueue | None = None) -> list[Outcome]:
         """Every delivery, at most ``concurrency`` at a time, outcomes in the same order."""
         gate = asyncio.Semaphore(self.config.concurrency)
 
         async def one(d: Delivery) -> Outcome:
             async with gate:
-                return await self.deliver(d)
+                return await self.deliver(d, enqueue)
         return list(await asyncio.gather(*(one(d) for d in deliveries)))
 
-    async def deliver(self, d: Delivery) -> Outcome:
-        """One delivery: async path if the gateway has one, else direct with retries."""
-        queue = getattr(self.gateway, "invoke_async", None)
-        outcome = await (self._enqueue(queue, d) if queue else self._invoke(d))
+    async def deliver(self, d: Delivery, enqueue: Enqueue | None = None) -> Outcome:
+        """One delivery: queued durably with ``enqueue``, else direct with retries."""
+        outcome = await (self._enqueue(enqueue, d) if enqueue else self._invoke(d))
         label = "failed" if not outcome.ok else ("accepted" if outcome.mode == "async" else "delivered")
         self.metrics.deliveries.labels(d.function, d.source, label).inc()
         if not outcome.ok:
@@ -120,9 +124,9 @@ class Deliverer:
                         d.function, outcome.attempts, outcome.status, outcome.error)
         return outcome
 
-    async def _enqueue(self, queue, d: Delivery) -> Outcome:
+    async def _enqueue(self, enqueue: Enqueue, d: Delivery) -> Outcome:
         try:
-            call_id = await queue(d.function, "POST", d.path, d.headers, d.body, {})
+            call_id = await enqueue(d)
         except Exception as e:  # any failure to enqueue is reported, never swallowed
             return Outcome(d.function, False, _status_of(e), 1, "async", error=_describe(e))
         return Outcome(d.function, True, 202, 1, "async", call_id=str(call_id))

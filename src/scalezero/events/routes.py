@@ -2,13 +2,17 @@
 
 Each incoming event is matched against the subscriptions of the functions the
 gateway currently has (their stack.yml annotations) and delivered to every
-match. The response lists every subscriber's outcome; if any delivery failed
-the status is 502, so a sender that retries (MinIO's webhook target with a
-queue_dir, Knative's delivery spec) tries again: at-least-once, and the
-functions write their outputs idempotently. An event nobody subscribes to is
-answered 200 and counted in ``scalezero_events_unmatched_total``.
+match: by default into the gateway's durable async queue (one call per
+subscriber, its id derived from the function and the event, so a re-sent event
+is not queued twice); with ``?wait=true`` directly, answering with each
+subscriber's response. The response lists every subscriber's outcome; if any
+delivery failed the status is 502, so a sender that retries (MinIO's webhook
+target with a queue_dir, Knative's delivery spec) tries again: at-least-once,
+and the functions write their outputs idempotently. An event nobody subscribes
+to is answered 200 and counted in ``scalezero_events_unmatched_total``.
 """
 
+import hashlib
 import hmac
 import json
 import logging
@@ -75,7 +79,7 @@ class EventRoutes:
         subs = self.current()
         plan = [(ev, storage_subscribers(subs, ev)) for ev in events]
         describe = [{"bucket": ev.bucket, "key": ev.key, "event_name": ev.event_name} for ev in events]
-        return await self._deliver("s3", plan, describe, _storage_delivery)
+        return await self._deliver(request, "s3", plan, describe, _storage_delivery)
 
     async def cloudevents(self, request: web.Request) -> web.Response:
         """CloudEvents (binary, structured or batch mode) to every matching subscriber."""
@@ -87,12 +91,15 @@ class EventRoutes:
         subs = self.current()
         plan = [(ev, cloudevent_subscribers(subs, ev)) for ev in events]
         describe = [{"id": ev.id, "type": ev.type, "source": ev.source} for ev in events]
-        return await self._deliver("cloudevents", plan, describe, _cloudevent_delivery)
+        return await self._deliver(request, "cloudevents", plan, describe, _cloudevent_delivery)
 
-    async def _deliver(self, source: str, plan: list, describe: list[dict], render) -> web.Response:
+    async def _deliver(self, request: web.Request, source: str, plan: list, describe: list[dict],
+                       render) -> web.Response:
         self.metrics.received.labels(source).inc(len(plan))
         deliveries = [render(ev, sub) for ev, subs in plan for sub in subs]
-        outcomes = iter(await self.deliverer.deliver_all(deliveries))
+        wait = request.query.get("wait", "").lower() in ("1", "true", "yes")
+        enqueue = None if wait else _enqueuer(request.app)
+        outcomes = iter(await self.deliverer.deliver_all(deliveries, enqueue))
         results, failed, unmatched = [], 0, 0
         for (ev, subs), desc in zip(plan, describe):
             done = [next(outcomes).as_json() for _ in subs]
@@ -113,6 +120,25 @@ class EventRoutes:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
             raise Unauthorized("this gateway needs Authorization: Bearer <token> on /events/*")
+
+
+def _enqueuer(app: web.Application):
+    """enqueue(delivery) -> call id on the app's async queue, or None if it has none."""
+    from scalezero.gateway.asyncapi import ASYNC_QUEUE  # set up after this module's routes
+    from scalezero.gateway.callstore import Call
+    queue = app.get(ASYNC_QUEUE)
+    if queue is None:
+        return None
+
+    async def enqueue(d: Delivery) -> str:
+        # Same function + same event -> same id: the queue refuses the duplicate.
+        meta = json.dumps([d.function, d.path, sorted(d.headers.items())]).encode()
+        digest = hashlib.sha256(meta + b"\0" + d.body)
+        call_id = f"event-{digest.hexdigest()[:40]}"
+        headers = [*d.headers.items(), ("X-Call-Id", call_id)]
+        await queue.accept(Call(call_id, d.function, "POST", d.path, "", headers, d.body, None))
+        return call_id
+    return enqueue
 
 
 def _storage_delivery(ev: parse.StorageEvent, sub: Subscription) -> Delivery:
