@@ -20,11 +20,12 @@ from scalezero.clock import Clock
 from scalezero.errors import Conflict, FunctionNotFound, ScalezeroError
 from scalezero.gateway.activator import Activator, ActivatorConfig
 from scalezero.gateway.metrics import GatewayMetrics
-from scalezero.gateway.proxy import Headers, Proxy
+from scalezero.gateway.proxy import Headers, Proxy, Unreachable
 from scalezero.gateway.stats import FunctionStats
 from scalezero.stack import FunctionSpec, ScalingSettings
 
 COLD_START_HEADER = "X-Scalezero-Cold-Start"
+CONNECT_ATTEMPTS = 3  # tries when an instance refuses the connection (died a moment ago)
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,18 @@ class Gateway:
             self.metrics.seconds.labels(name, str(status)).observe(end - arrived)
 
     async def _forward(self, name, method, path, headers, body, query, arrived, cold):
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                return await self._forward_once(name, method, path, headers, body, query,
+                                                arrived, cold)
+            except Unreachable:
+                # An instance that just died still looks ready until its exit is noticed
+                # (milliseconds); the request was never delivered, so try again.
+                if attempt == CONNECT_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
+
+    async def _forward_once(self, name, method, path, headers, body, query, arrived, cold):
         inst = await self.activator.acquire(name)
         waited = self.clock.now() - arrived
         call_id = str(uuid.uuid4())

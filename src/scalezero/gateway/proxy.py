@@ -48,6 +48,10 @@ def target_url(base: str, path: str, query: str | Mapping[str, str] | None) -> U
     return url.with_query(dict(query)) if query else url
 
 
+class Unreachable(BadGateway):
+    """The connection was refused: the request never reached the instance (safe to retry)."""
+
+
 class Proxy:
     """One shared client session; ``forward`` sends a request to an instance."""
 
@@ -78,6 +82,8 @@ class Proxy:
         except asyncio.TimeoutError:
             raise UpstreamTimeout(f"the instance at {base_url} did not answer within "
                                   f"{self.timeout_s:g} s (upstream timeout)") from None
+        except aiohttp.ClientConnectorError as e:
+            raise Unreachable(f"cannot connect to the instance at {base_url} ({e})") from None
         except aiohttp.ClientError as e:
             raise BadGateway(f"the instance at {base_url} failed during the request "
                              f"({type(e).__name__}: {e or 'connection lost'})") from None
