@@ -67,10 +67,10 @@ def default_autoscaler_factory():
 def build_gateway(config: GatewayConfig, backend=None, clock: Clock | None = None,
                   autoscaler_factory: Callable | None = None,
                   registry: CollectorRegistry | None = None) -> Gateway:
-    """A Gateway on a fresh metrics registry (process backend unless one is given)."""
+    """A Gateway on a fresh metrics registry (pre-forking process backend unless one is given)."""
     if backend is None:
-        from scalezero.backends.process import ProcessBackend
-        backend = ProcessBackend()
+        from scalezero.backends.prefork import PreforkBackend
+        backend = PreforkBackend()
     return Gateway(backend, GatewayMetrics(registry or CollectorRegistry()),
                    clock or MonotonicClock(), autoscaler_factory or default_autoscaler_factory(),
                    config)
