@@ -158,3 +158,21 @@ def make_client_same(client):
     # A second client on the same app: a concurrent caller.
     return client.application.test_client()
 
+
+
+def test_handler_metrics_appear_on_the_instance_metrics():
+    from prometheus_client import Counter
+
+    counters = {}
+
+    def count(event, context):
+        registry = context.extra["registry"]
+        if "c" not in counters:
+            counters["c"] = Counter("handler_calls", "calls seen by the handler", registry=registry)
+        counters["c"].inc()
+        return "ok"
+
+    client, _ = make_client(count)
+    client.get("/x")
+    client.get("/x")
+    assert "handler_calls_total 2.0" in client.get("/metrics").text

@@ -54,7 +54,8 @@ def create_app(handler: Handler | HandlerSlot, config: RuntimeConfig,
     slot = handler if isinstance(handler, HandlerSlot) else HandlerSlot(handler)
     limiter = InflightLimiter(config.max_inflight)
     metrics = WatchdogMetrics(registry, limiter)
-    context = contract.Context(socket.gethostname(), config.function_name)
+    # Handlers may add their own metrics to the instance registry (context.extra["registry"]).
+    context = contract.Context(socket.gethostname(), config.function_name, {"registry": registry})
     app = Flask(__name__)
     app.extensions["scalezero.limiter"] = limiter
     _add_probes(app, slot, registry)
