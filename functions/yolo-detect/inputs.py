@@ -9,6 +9,7 @@ import binascii
 import io
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
@@ -105,14 +106,33 @@ def _base64(value) -> bytes:
         raise BadInput(f"\"image\" is not valid base64: {e}") from None
 
 
+def _allowed(url, allowed_prefixes: tuple[str, ...]) -> bool:
+    """Under a prefix, and no user info: ``http://ok:80@evil/`` starts with ``http://ok:80``."""
+    if not isinstance(url, str):
+        return False
+    try:
+        netloc = urllib.parse.urlsplit(url).netloc
+    except ValueError:
+        return False
+    return "@" not in netloc and any(url.startswith(p) for p in allowed_prefixes)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect could lead anywhere, outside every allowed prefix: refuse it."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise BadInput(f"{req.full_url!r} redirects ({code}) to {newurl!r}; redirects are "
+                       "not followed: use the final URL")
+
+
 def fetch(url, allowed_prefixes: tuple[str, ...], max_bytes: int) -> bytes:
     """GET an image URL, only under a configured prefix (no open proxy by default)."""
-    if not isinstance(url, str) or not any(url.startswith(p) for p in allowed_prefixes):
+    if not _allowed(url, allowed_prefixes):
         raise BadInput(f"fetching {url!r} is not allowed: set the function's environment variable "
                        "allowed_url_prefixes to a comma-separated list of URL prefixes to allow "
                        f"(now: {','.join(allowed_prefixes) or 'none'})")
     try:
-        with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as resp:
+        with urllib.request.build_opener(_NoRedirect).open(url, timeout=URL_TIMEOUT_S) as resp:
             data = resp.read(max_bytes + 1)
     except (urllib.error.URLError, OSError, ValueError) as e:
         raise BadInput(f"could not fetch {url!r}: {e}") from None
