@@ -15,8 +15,8 @@ import pytest
 
 from fakes_k8s import FakeKubernetes
 from scalezero.backends.base import READY, STARTING
-from scalezero.backends.knative import KnativeBackend, KnativeConfig, api_client_for
-from scalezero.errors import FunctionNotFound
+from scalezero.backends.knative import KnativeBackend, KnativeConfig, api_client_for, config_from_env
+from scalezero.errors import ConfigError, FunctionNotFound
 from scalezero.stack import load_stack, parse_stack, scaling_annotations
 
 REPO = Path(__file__).resolve().parents[2]
@@ -218,3 +218,13 @@ def test_scale_sets_a_floor_through_min_scale(fake):
     [ksvc] = fake.stored(*KSVC)
     ann = ksvc["spec"]["template"]["metadata"]["annotations"]
     assert ann["autoscaling.knative.dev/min-scale"] == "3"
+
+
+def test_config_from_the_charts_environment():
+    cfg = config_from_env({"SCALEZERO_KNATIVE_NAMESPACE": "team-a",
+                           "SCALEZERO_KNATIVE_POLL_INTERVAL": "0.5"})
+    assert (cfg.namespace, cfg.poll_interval_s) == ("team-a", 0.5)
+    with pytest.raises(ConfigError, match="SCALEZERO_KNATIVE_POLL_INTERVAL = 'soon'"):
+        config_from_env({"SCALEZERO_KNATIVE_POLL_INTERVAL": "soon"})
+    with pytest.raises(ConfigError, match="poll_interval_s = 0.0, must be > 0"):
+        config_from_env({"SCALEZERO_KNATIVE_POLL_INTERVAL": "0"})

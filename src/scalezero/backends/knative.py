@@ -53,6 +53,11 @@ def config_from_env(env: dict[str, str]) -> KnativeConfig:
                          poll_interval_s=poll)
 
 
+def backend_from_env(env: dict[str, str]) -> "KnativeBackend":
+    """What ``scalezero up`` builds when SCALEZERO_BACKEND=knative (in-cluster or kubeconfig)."""
+    return KnativeBackend(api_client_from_environment(), config_from_env(env))
+
+
 def _api_exception():
     from kubernetes.client.exceptions import ApiException
     return ApiException
