@@ -21,7 +21,7 @@ from typing import Any, Callable
 from scalezero.backends.base import DEAD, DRAINING, READY, STARTING, Instance, LogLine
 from scalezero.backends.ksvc import KSVC_GROUP, KSVC_PLURAL, KSVC_VERSION, KsvcOptions, ksvc_manifest
 from scalezero.errors import ConfigError, FunctionNotFound
-from scalezero.stack import FunctionSpec
+from scalezero.stack import FunctionSpec, scaling_from
 
 log = logging.getLogger(__name__)
 REVISION_LABEL = "serving.knative.dev/revision"
@@ -165,7 +165,6 @@ class KnativeBackend:
         ann = {**spec.annotations, "autoscaling.knative.dev/min-scale": str(replicas)}
         if spec.scaling.max_scale and replicas > spec.scaling.max_scale:
             ann["autoscaling.knative.dev/max-scale"] = str(replicas)
-        from scalezero.stack import scaling_from
         new = spec.replace(annotations=ann, scaling=scaling_from(spec.labels, ann, spec.environment))
         await self.deploy(new)
 
