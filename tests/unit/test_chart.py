@@ -15,6 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from scalezero.backends.ksvc import ksvc_manifest
 from scalezero.chart import chart_values
 from scalezero.stack import parse_stack, scaling_annotations
 
@@ -145,3 +146,15 @@ def test_rules_and_dashboard_are_the_files_in_the_chart():
 def test_schema_rejects_bad_values(bad, why):
     with pytest.raises(helm_python.HelmError):
         helm_python.Chart.load(str(CHART)).render(bad, name="sz", namespace="functions")
+
+
+def test_chart_and_knative_backend_build_the_same_service():
+    """A function deployed by Helm or through the gateway's API gets the same pod spec."""
+    st = stack()
+    for ksvc in render(chart_values(st)):
+        if ksvc["apiVersion"] != "serving.knative.dev/v1":
+            continue
+        ours = ksvc_manifest(st.functions[ksvc["metadata"]["name"]], "functions")
+        assert ksvc["spec"]["template"]["spec"] == ours["spec"]["template"]["spec"]
+        assert (ksvc["spec"]["template"]["metadata"]["annotations"]
+                == ours["spec"]["template"]["metadata"]["annotations"])
