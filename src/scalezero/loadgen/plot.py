@@ -42,10 +42,10 @@ def _rate_panel(ax, series: dict, client: dict, t0: float, f: str) -> None:
 
 
 def _instances_panel(ax, series: dict, t0: float, f: str) -> None:
-    ax.step(*_rel(series["desired"], t0), where="post", color="#fd8d3c", linestyle="--",
-            label="desired (autoscaler_desired_pods)")
-    ax.step(*_rel(series["ready"], t0), where="post", color="#31a354", linewidth=2,
+    ax.step(*_rel(series["ready"], t0), where="post", color="#31a354", linewidth=3,
             label="ready (gateway_service_count)")
+    ax.step(*_rel(series["desired"], t0), where="post", color="#d94801", linestyle="--",
+            label="desired (autoscaler_desired_pods)")
     top = max([v for v in series["ready"][1] + series["desired"][1] if not math.isnan(v)], default=1)
     ax.set_ylim(-0.2, top + 1)
     ax.yaxis.get_major_locator().set_params(integer=True)
@@ -58,7 +58,7 @@ def _latency_panel(ax, series: dict, client: dict, t0: float, f: str) -> None:
     if "client_p99" in client:
         ax.plot(*_rel(client["client_p99"], t0), "o", markersize=3, color="#bdbdbd",
                 label="p99 seen by the load generator (by send second)")
-    ax.plot(*_rel(series["p99"], t0), color="#a50f15", label="gateway p99 (5 s window)")
+    ax.plot(*_rel(series["p99"], t0), color="#a50f15", label="gateway p99 (5 s window, interpolated within histogram buckets)")
     ax.set_ylim(bottom=0)
     ax.set_ylabel("seconds")
     ax.set_title(f"{f}: p99 latency", loc="left", fontsize=10)

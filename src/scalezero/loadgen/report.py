@@ -28,7 +28,7 @@ def load_timeline(run_dir: Path, prometheus: str | None = None) -> tuple[dict, d
     end = meta.get("end_unix") or meta["start_unix"] + meta["duration_s"]
     if prometheus:
         # A few seconds past the end: the last scrapes land after the run stopped.
-        timeline = from_prometheus(prometheus, functions, meta["start_unix"] - 2,
+        timeline = from_prometheus(prometheus, functions, meta["start_unix"],
                                    min(time.time(), end + 3))
     elif (run_dir / "samples.jsonl").exists():
         timeline = from_samples(read_samples(run_dir / "samples.jsonl"), functions)
