@@ -67,7 +67,9 @@ def start_gateway(stack: Path, run_dir: Path, started: list) -> str:
     proc = subprocess.Popen(
         [sys.executable, "-m", "scalezero", "up", "-f", str(stack), "--port", "0",
          "--state-dir", str(run_dir / "state")],
-        stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+        # this checkout's code, even when the venv's editable install points at another
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO / "src")})
     started.append(proc)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
