@@ -149,6 +149,9 @@ def decode(data: bytes, max_pixels: int) -> Image.Image:
         raise BadInput(f"body is not an image ({len(data)} bytes): send JPEG, PNG or WebP") from None
     except Image.DecompressionBombError as e:
         raise BadInput(f"image too large: {e}") from None
+    except Exception as e:  # noqa: BLE001 - Pillow's parsers raise many types on corrupt headers
+        # (ValueError, OSError, AttributeError, ... found by tests/fuzz/test_decoding.py)
+        raise BadInput(f"body is a corrupt image header ({type(e).__name__}: {e})") from None
     if image.format not in FORMATS:
         raise BadInput(f"unsupported image format {image.format}: send JPEG, PNG or WebP")
     w, h = image.size
@@ -158,5 +161,5 @@ def decode(data: bytes, max_pixels: int) -> Image.Image:
         image.load()
         # Phones store rotation in EXIF; cv2.imread (Ultralytics) applies it, so do we.
         return ImageOps.exif_transpose(image).convert("RGB")
-    except (OSError, SyntaxError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - as above, for corrupt pixel data
         raise BadInput(f"could not decode the {image.format} image (truncated or corrupt?): {e}") from None

@@ -154,7 +154,9 @@ def spec_from_deployment(doc: dict, existing: FunctionSpec | None,
     check_name(name)  # DNS-1123, so the folder below can only be functions/<name>
     if not isinstance(doc.get("image"), str):
         raise BadRequest("image is required (a string)")
-    _check_namespace(doc.get("namespace"))
+    if doc.get("namespace") not in (None, "", DEFAULT_NAMESPACE):
+        # faas-netes CE: 400 "namespace must be: openfaas-fn" (found by schemathesis).
+        raise BadRequest(f"namespace = {doc.get('namespace')!r}, must be {DEFAULT_NAMESPACE}")
     handler = existing.handler if existing else (functions_dir / name).resolve()
     if not (handler / "handler.py").is_file():
         raise BadRequest(f"no function folder {handler} with a handler.py: the local "
