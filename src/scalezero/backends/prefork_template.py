@@ -31,7 +31,6 @@ import threading
 import traceback
 from pathlib import Path
 
-from scalezero.backends.lifeline import die_with_parent
 from scalezero.errors import ScalezeroError
 from scalezero.runtime.config import RuntimeConfig
 from scalezero.runtime.serve import bind, preload, serve_socket
@@ -105,12 +104,10 @@ def _fork_one(conn: socket.socket, closables: list[int], function_dir: Path,
         return
     sys.stdout.flush()
     sys.stderr.flush()
-    template_pid = os.getpid()
     pid = os.fork()
     if pid == 0:
         code = 70  # EX_SOFTWARE, if anything below raises
         try:
-            die_with_parent(template_pid)  # the template dies with the gateway: so do we
             code = _child(conn, closables, function_dir, env, backend_pid)
         except BaseException:  # never return into the template's loop
             traceback.print_exc()
