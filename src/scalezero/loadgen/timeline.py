@@ -2,7 +2,8 @@
 
 Two sources give the same shape: the samples file the load generator wrote
 (``from_samples``, rates and quantiles computed here as PromQL would) and a
-Prometheus server (``from_prometheus``, range queries). ``client_series`` adds
+Prometheus server (``from_prometheus``: the same counters and gauges fetched by
+range queries, then the same computation). ``client_series`` adds
 what the load generator itself saw (sent rate, p99 per bin) from its records.
 """
 
@@ -17,16 +18,17 @@ from scalezero.loadgen.records import Record, percentile
 from scalezero.loadgen.sampler import value
 
 Series = tuple[list[float], list[float]]  # (unix times, values)
-KINDS = ("rate", "ready", "desired", "p99")
 RATE_WINDOW_S = 5.0  # the [5s] of rate(): long enough for 1 s scrapes, short enough to show a burst
 
-# The same expressions the dashboard and the recording rules use, at the 5 s window.
-QUERIES = {
-    "rate": ("function_name", "sum by (function_name) (rate(gateway_function_invocation_total[5s]))"),
-    "ready": ("function_name", "max by (function_name) (gateway_service_count)"),
-    "desired": ("service_name", "max by (service_name) (autoscaler_desired_pods)"),
-    "p99": ("function_name", "histogram_quantile(0.99, sum by (function_name, le) "
-                             "(rate(gateway_functions_seconds_bucket[5s])))"),
+# Raw series fetched from Prometheus (summed over codes and instances). Rates and
+# the p99 are then computed here exactly as for samples: PromQL's rate() over a
+# window only a few scrapes long extrapolates each bucket differently when a
+# counter starts near zero, which can put a phantom p99 in a wrong bucket.
+RAW_QUERIES = {
+    "gateway_function_invocation_total": "sum by (function_name) (gateway_function_invocation_total)",
+    "gateway_functions_seconds_bucket": "sum by (function_name, le) (gateway_functions_seconds_bucket)",
+    "gateway_service_count": "max by (function_name) (gateway_service_count)",
+    "autoscaler_desired_pods": "max by (service_name) (autoscaler_desired_pods)",
 }
 
 
@@ -102,14 +104,12 @@ def query_range(prometheus: str, expr: str, start: float, end: float, step: floa
 
 def from_prometheus(prometheus: str, functions: list[str], start: float, end: float) -> dict:
     """{function: {kind: Series}} from range queries at a 1 s step."""
-    out = {f: {k: ([], []) for k in KINDS} for f in functions}
-    for kind, (label, expr) in QUERIES.items():
+    scrapes: dict[float, list[list]] = defaultdict(list)
+    for name, expr in RAW_QUERIES.items():
         for series in query_range(prometheus, expr, start, end):
-            f = series["metric"].get(label)
-            if f in out:
-                out[f][kind] = ([float(t) for t, _ in series["values"]],
-                                [float(v) for _, v in series["values"]])
-    return out
+            for t, v in series["values"]:
+                scrapes[float(t)].append([name, series["metric"], float(v)])
+    return from_samples(sorted(scrapes.items()), functions)
 
 
 def client_series(records: list[Record], start_unix: float, bin_s: float = 1.0) -> dict:
