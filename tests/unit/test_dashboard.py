@@ -69,7 +69,7 @@ def gateway_series_names() -> set[str]:
     m.invocations.labels("f", "200").inc()
     m.seconds.labels("f", "200").observe(0.1)
     m.started.inc("f")
-    m.service_count.labels("f").set(1)
+    m.service_count.set("f", 1)
     m.cold_start.labels("f").observe(1)
     m.instance_start.labels("f").observe(1)
     m.queue_depth.labels("f").set(0)
