@@ -87,9 +87,9 @@ class CallStore:
     def recover(self, now: float) -> int:
         """At start: calls left ``running`` by a dead gateway go back to the queue."""
         cur = self.conn.execute(
-            "UPDATE calls SET state=?, next_at=?, updated_at=?,"
+            "UPDATE calls SET state=?, updated_at=?,"  # next_at kept: they go first
             " reason='re-delivered: the gateway stopped while the call was running'"
-            " WHERE state=?", (QUEUED, now, now, RUNNING))
+            " WHERE state=?", (QUEUED, now, RUNNING))
         return cur.rowcount
 
     def claim(self, limit: int, now: float) -> list[Call]:
@@ -97,7 +97,7 @@ class CallStore:
         with self._tx():
             rows = self.conn.execute(
                 "SELECT id, function, method, path, query, headers, body, callback_url, attempts"
-                " FROM calls WHERE state=? AND next_at<=? ORDER BY next_at LIMIT ?",
+                " FROM calls WHERE state=? AND next_at<=? ORDER BY next_at, rowid LIMIT ?",
                 (QUEUED, now, limit)).fetchall()
             for r in rows:
                 self.conn.execute("UPDATE calls SET state=?, attempts=attempts+1, updated_at=?"

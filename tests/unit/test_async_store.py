@@ -1,0 +1,99 @@
+"""The async call store (SQLite), retry schedule and callback URL rule, without a gateway."""
+
+import pytest
+
+from scalezero.errors import BadRequest, ConfigError
+from scalezero.gateway.asyncq import LOOPBACK, AsyncConfig, backoff_s, retryable
+from scalezero.gateway.callback import check_callback_url
+from scalezero.gateway.callstore import DONE, FAILED, Call, CallStore
+
+
+def call(cid: str, callback: str | None = None) -> Call:
+    return Call(cid, "fn", "POST", "/", "", [("X-Call-Id", cid)], b"body", callback)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = CallStore.open(tmp_path / "async.db")
+    yield s
+    s.close()
+
+
+def test_store_is_wal_and_fsyncs_every_commit(store):
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_a_call_id_is_stored_once(store):
+    assert store.add(call("a"), now=1.0) is True
+    assert store.add(call("a"), now=2.0) is False
+    assert store.counts() == {"queued": 1}
+
+
+def test_claim_takes_due_calls_up_to_the_limit_and_counts_attempts(store):
+    for i, due in enumerate((1.0, 2.0, 50.0)):
+        store.add(call(f"c{i}"), now=due)
+    claimed = store.claim(limit=5, now=10.0)
+    assert [c.id for c in claimed] == ["c0", "c1"]  # c2 is not due yet
+    assert [c.attempts for c in claimed] == [1, 1]
+    assert claimed[0].headers == [("X-Call-Id", "c0")] and claimed[0].body == b"body"
+    assert store.claim(limit=5, now=10.0) == []  # running calls are not claimed again
+    store.retry("c0", next_at=11.0, reason="503", now=10.0)
+    assert [c.attempts for c in store.claim(limit=1, now=12.0)] == [2]
+
+
+def test_restart_requeues_running_calls_with_a_reason(tmp_path):
+    s = CallStore.open(tmp_path / "async.db")
+    s.add(call("x"), now=1.0)
+    s.add(call("y"), now=1.0)
+    s.claim(limit=1, now=2.0)
+    s.close()  # as if the gateway died here
+    s = CallStore.open(tmp_path / "async.db")
+    assert s.recover(now=3.0) == 1
+    assert s.get("x")["state"] == "queued" and "re-delivered" in s.get("x")["reason"]
+    assert [c.id for c in s.claim(limit=5, now=3.0)] == ["x", "y"]
+    s.close()
+
+
+def test_finished_calls_with_a_callback_are_due_for_it(store):
+    store.add(call("cb", "http://127.0.0.1:9/x"), now=1.0)
+    store.add(call("nocb"), now=1.0)
+    store.claim(limit=5, now=1.0)
+    store.finish("cb", DONE, 200, {"Content-Type": "text/plain"}, b"out", 0.5, None, now=2.0)
+    store.finish("nocb", FAILED, 503, {}, b"", 0.1, "gave up", now=2.0)
+    due = store.due_callbacks(limit=5, now=2.0)
+    assert [(r[0], r[2], r[4]) for r in due] == [("cb", 200, b"out")]
+    store.callback_outcome("cb", "sent", None, None)
+    assert store.due_callbacks(limit=5, now=9.0) == []
+    assert store.get("nocb")["state"] == "failed" and store.get("nocb")["reason"] == "gave up"
+
+
+def test_backoff_doubles_is_capped_and_honours_retry_after():
+    cfg = AsyncConfig(backoff_s=1.0, backoff_max_s=8.0)
+    delays = [backoff_s(cfg, n) for n in range(1, 7)]
+    assert 0.8 <= delays[0] <= 1.0 and 3.2 <= delays[2] <= 4.0 and delays[5] <= 8.0
+    assert backoff_s(cfg, 1, retry_after_s=5.0) == 5.0
+    assert [retryable(s) for s in (200, 404, 429, 500, 502, 504)] == \
+        [False, False, True, True, True, True]
+
+
+@pytest.mark.parametrize("field,value", [("workers", 0), ("max_attempts", 0),
+                                         ("backoff_s", 0.0), ("poll_s", -1.0)])
+def test_bad_async_config_says_which_field(field, value):
+    with pytest.raises(ConfigError, match=f"{field} = {value}"):
+        AsyncConfig(**{field: value})
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9000/cb", "http://localhost:80/x",
+                                 "http://[::1]:8080/"])
+def test_loopback_callbacks_are_allowed(url):
+    assert check_callback_url(url, LOOPBACK) == url
+
+
+@pytest.mark.parametrize("url", [
+    "http://example.com/cb", "http://127.0.0.1:80@evil.example/cb", "http://127.0.0.1.evil.example:80/",
+    "https://user:pw@127.0.0.1:9/", "ftp://127.0.0.1:21/", "gopher://127.0.0.1:70/", "not a url",
+    "http://" + "a" * 3000])
+def test_other_callbacks_are_refused(url):
+    with pytest.raises(BadRequest):
+        check_callback_url(url, LOOPBACK)
