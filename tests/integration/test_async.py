@@ -64,6 +64,10 @@ def test_5xx_is_retried_with_backoff_until_it_succeeds(gw):
     assert (final["state"], final["attempts"], final["result_status"]) == ("done", 3, 200)
     assert record_counts(gw.record, "arrive")[cid] == 3
     assert record_counts(gw.record, "done")[cid] == 1
+    _, _, metrics = gw.request("GET", "/metrics", auth=False)
+    for outcome in ("accepted", "retried", "done"):
+        assert f'scalezero_async_calls_total{{function_name="recorder",outcome="{outcome}"}}' \
+            in metrics.decode()
 
 
 def test_call_fails_permanently_with_reason_after_the_attempt_limit(gw, receiver):

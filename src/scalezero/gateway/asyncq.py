@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from prometheus_client import Counter
 
 from scalezero.errors import ConfigError, FunctionNotFound, ScalezeroError
 from scalezero.gateway.callstore import DONE, FAILED, SENT, Call, CallStore, wall_now
@@ -88,6 +89,10 @@ class AsyncQueue:
         self._stopping = False
         self._task: asyncio.Task | None = None
         self._http: aiohttp.ClientSession | None = None
+        # accepted, retried, done, failed, callback_sent, callback_failed (per function).
+        self.outcomes = Counter("scalezero_async_calls", "Async calls by outcome",
+                                ["function_name", "outcome"],
+                                registry=gateway.metrics.registry)
 
     async def db(self, method: str, *args):
         """Run ``CallStore.<method>(*args)`` on the store's own thread."""
@@ -131,6 +136,8 @@ class AsyncQueue:
     async def accept(self, call: Call) -> bool:
         """Store a call durably; False if a call with that id already exists."""
         added = await self.db("add", call, wall_now())
+        if added:
+            self.outcomes.labels(call.function, "accepted").inc()
         self._wake.set()
         return added
 
@@ -173,13 +180,16 @@ class AsyncQueue:
         now = wall_now()
         if status is not None and not retryable(status):
             await self.db("finish", call.id, DONE, status, headers, body, duration, None, now)
+            self.outcomes.labels(call.function, "done").inc()
         elif status is not None and call.attempts < self.config.max_attempts:
             delay = backoff_s(self.config, call.attempts, retry_after)
             await self.db("retry", call.id, now + delay, f"attempt {call.attempts}: {reason}", now)
+            self.outcomes.labels(call.function, "retried").inc()
         else:
             why = reason if status is None else \
                 f"gave up after {call.attempts} attempts; last: {reason}"
             await self.db("finish", call.id, FAILED, status, headers, body, duration, why, now)
+            self.outcomes.labels(call.function, "failed").inc()
             log.warning("async call %s to %s failed: %s", call.id, call.function, why)
 
     async def _invoke(self, call: Call):
