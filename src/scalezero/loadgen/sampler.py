@@ -81,7 +81,3 @@ def read_samples(path: Path) -> list[tuple[float, list[list]]]:
             doc = json.loads(line)
             out.append((doc["t"], doc["s"]))
     return out
-
-
-def wall_now() -> float:
-    return time.time()
