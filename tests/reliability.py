@@ -89,7 +89,7 @@ def wait_terminal(platform, call_ids, timeout_s: float = 60) -> dict[str, dict]:
 
 
 def instance_pids(gateway_pid: int) -> list[int]:
-    """PIDs of every process under the gateway (instances, pre-fork templates and their children)."""
+    """PIDs of every process under the gateway (instances, pre-fork templates, their children)."""
     try:
         return [c.pid for c in psutil.Process(gateway_pid).children(recursive=True)]
     except psutil.NoSuchProcess:

@@ -84,7 +84,8 @@ def test_slow_instance_is_504_after_the_upstream_timeout(gw):
     ("--queue-limit", "-1", "queue_limit = -1")])
 def test_bad_limit_values_stop_the_start_with_a_message(tmp_path, flag, value, says):
     (tmp_path / "stack.yml").write_text("version: 1.0\nprovider: {name: openfaas}\nfunctions: {}\n")
-    out = subprocess.run([sys.executable, "-m", "scalezero", "up", "-f", str(tmp_path / "stack.yml"),
-                          "--port", "0", "--state-dir", str(tmp_path), flag, value],
+    out = subprocess.run([sys.executable, "-m", "scalezero", "up",
+                          "-f", str(tmp_path / "stack.yml"), "--port", "0",
+                          "--state-dir", str(tmp_path), flag, value],
                          capture_output=True, text=True, timeout=120, cwd=REPO)
     assert out.returncode == 2 and says in out.stderr + out.stdout

@@ -91,7 +91,8 @@ def test_loopback_callbacks_are_allowed(url):
 
 
 @pytest.mark.parametrize("url", [
-    "http://example.com/cb", "http://127.0.0.1:80@evil.example/cb", "http://127.0.0.1.evil.example:80/",
+    "http://example.com/cb", "http://127.0.0.1:80@evil.example/cb",
+    "http://127.0.0.1.evil.example:80/",
     "https://user:pw@127.0.0.1:9/", "ftp://127.0.0.1:21/", "gopher://127.0.0.1:70/", "not a url",
     "http://" + "a" * 3000])
 def test_other_callbacks_are_refused(url):

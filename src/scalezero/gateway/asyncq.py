@@ -97,7 +97,8 @@ class AsyncQueue:
     async def db(self, method: str, *args):
         """Run ``CallStore.<method>(*args)`` on the store's own thread."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._db_thread, lambda: getattr(self.store, method)(*args))
+        return await loop.run_in_executor(self._db_thread,
+                                          lambda: getattr(self.store, method)(*args))
 
     async def start(self) -> None:
         path = self.config.db_path.expanduser()

@@ -76,8 +76,8 @@ class CallStore:
     def add(self, call: Call, now: float) -> bool:
         """Store a new queued call (committed and fsynced on return); False if the id exists."""
         cur = self.conn.execute(
-            "INSERT OR IGNORE INTO calls (id, function, method, path, query, headers, body, callback_url,"
-            " state, next_at, created_at, updated_at, callback_state)"
+            "INSERT OR IGNORE INTO calls (id, function, method, path, query, headers, body,"
+            " callback_url, state, next_at, created_at, updated_at, callback_state)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (call.id, call.function, call.method, call.path, call.query,
              json.dumps(call.headers), call.body, call.callback_url, QUEUED, now, now, now,
