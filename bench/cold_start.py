@@ -4,8 +4,13 @@ Each run starts a fresh runtime instance (``python -m scalezero.runtime.serve FU
 --port 0``), waits for LISTENING, polls ``/_/ready`` until 200, sends ``bus.jpg`` and stops the
 instance by its PID once the first response is in. yolo-detect (ONNX Runtime) gets the raw JPEG;
 yolo-ultralytics (the seed's lambda_handler on Ultralytics + PyTorch) gets ``{"image": base64}``.
-The two alternate run by run so machine noise hits both. Prints per-run times, the medians and,
-as its last line, the ratio. Usage: ``python bench/cold_start.py [--runs 5] [--deadline 300]``.
+The two alternate run by run so machine noise hits both. Prints per-run times, the medians and
+the ratio.
+
+Then issue 6's figure (bench/cold_gateway.py): request at zero instances -> response through a
+real gateway, p50/p90 over ``--gateway-runs`` cold starts each, yolo-detect pre-forked vs plain
+vs the seed handler; its headline (seed p50 / pre-forked p50) is the LAST line.
+Usage: ``python bench/cold_start.py [--runs 5] [--gateway-runs 10] [--deadline 600] [--json F]``.
 """
 
 import argparse
@@ -22,6 +27,9 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+import cold_gateway
+from benchlib import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 BUS = Path(__import__("PIL").__file__).parents[1] / "ultralytics" / "assets" / "bus.jpg"
@@ -101,10 +109,15 @@ def _stop(proc: subprocess.Popen) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per function (default 5, at least 5)")
-    parser.add_argument("--deadline", type=float, default=300.0, help="seconds for the whole benchmark")
+    parser.add_argument("--gateway-runs", type=int, default=10,
+                        help="cold starts through the gateway per function (default 10, at least 10)")
+    parser.add_argument("--deadline", type=float, default=600.0, help="seconds for the whole benchmark")
+    parser.add_argument("--json", help="also write the results table rows here (bench/run_all.py)")
     args = parser.parse_args()
     if args.runs < 5:
         parser.error(f"runs = {args.runs}, must be >= 5 (medians of at least 5)")
+    if args.gateway_runs < 10:
+        parser.error(f"gateway-runs = {args.gateway_runs}, must be >= 10 (p90 of at least 10)")
     if not (REPO / "models" / "yolo26n.onnx").is_file():
         parser.error("models/yolo26n.onnx missing: run `make model` first")
     deadline = time.monotonic() + args.deadline
@@ -122,6 +135,13 @@ def main() -> int:
     fast, seed = medians["yolo-detect"], medians["yolo-ultralytics"]
     print(f"cold start (process start -> first detection, median of {args.runs}): yolo-detect {fast:.3f} s, "
           f"yolo-ultralytics {seed:.3f} s, ratio {fast / seed:.3f} (yolo-detect / seed handler)")
+    lines, rows = cold_gateway.report(cold_gateway.measure(args.gateway_runs, deadline))
+    rows.insert(0, {"bench": "cold_start", "figure": "process start -> first detection (no gateway), "
+                    "yolo-detect", "value": f"median {fast:.3f} s (n={args.runs})",
+                    "baseline": f"seed handler {seed:.3f} s", "ratio": f"{seed / fast:.1f}x faster",
+                    "target": ""})
+    write_json(args.json, rows)
+    print("\n".join(lines))  # the last line is issue 6's headline ratio
     return 0
 
 

@@ -1,0 +1,210 @@
+"""Shared by the bench scripts: a real ``scalezero up`` on a free port, requests, memory from /proc.
+
+``Platform(functions)`` writes a stack.yml for ``functions`` (name -> stack entry), starts
+the gateway with its own state dir, and is stopped by PID (SIGTERM, then SIGKILL) on exit.
+Nothing here is measured; the scripts measure.
+"""
+
+import base64
+import http.client
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PY = sys.executable
+BUS = Path(__import__("PIL").__file__).parents[1] / "ultralytics" / "assets" / "bus.jpg"
+DETECT = REPO / "functions" / "yolo-detect"
+SEED = REPO / "functions" / "yolo-ultralytics"
+AUTOSCALE = REPO / "functions" / "autoscale"
+PREFORK_OFF = {"scalezero.dev/prefork": "false"}
+# Short windows: functions go back to zero within seconds once idle, so the autoscaler
+# never revives an instance we just scaled to zero for a cold-start measurement.
+FAST_WINDOWS = {"autoscaling.knative.dev/window": "1s",
+                "scalezero.dev/scale-to-zero-grace-period": "500ms"}
+YOLO_ENV = {"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "0", "YOLO_VERBOSE": "0",
+            "YOLO_CONFIG_DIR": str(REPO / "models" / ".ultralytics")}
+_LISTENING = re.compile(r"^LISTENING (http://\S+)$", re.M)
+
+
+def function(handler: Path, env: dict | None = None, annotations: dict | None = None) -> dict:
+    """A stack.yml entry."""
+    return {"handler": str(handler), "image": f"bench/{handler.name}:0",
+            "environment": {"max_inflight": "4", "exec_timeout": "60s", **(env or {})},
+            "annotations": {**FAST_WINDOWS, **(annotations or {})}}
+
+
+def seed_body() -> tuple[bytes, str]:
+    return json.dumps({"image": base64.b64encode(BUS.read_bytes()).decode()}).encode(), "application/json"
+
+
+class Platform:
+    """A running ``scalezero up`` for the given functions."""
+
+    def __init__(self, functions: dict[str, dict], timeout_s: float = 60):
+        self.dir = Path(tempfile.mkdtemp(prefix="scalezero-bench-"))
+        stack = self.dir / "stack.yml"
+        stack.write_text(yaml.safe_dump({"version": 1.0, "provider": {"name": "openfaas"},
+                                         "functions": functions}))
+        self.log = self.dir / "up.log"
+        cmd = [PY, "-m", "scalezero", "up", "-f", str(stack), "--port", "0",
+               "--state-dir", str(self.dir / "state")]
+        env = {**os.environ, **YOLO_ENV, "PYTHONUNBUFFERED": "1"}
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        self.url = self._wait_listening(timeout_s)
+        creds = json.loads((self.dir / "state" / "credentials").read_text())
+        token = base64.b64encode(f"{creds['user']}:{creds['password']}".encode()).decode()
+        self.auth = {"Authorization": f"Basic {token}"}
+        host_port = self.url.split("//", 1)[1]
+        self.host, self.port = host_port.rsplit(":", 1)[0], int(host_port.rsplit(":", 1)[1])
+
+    def _wait_listening(self, timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            m = _LISTENING.search(self.log.read_text(errors="replace"))
+            if m:
+                return m.group(1)
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"scalezero up exited:\n{self.log.read_text()}")
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError("scalezero up printed no LISTENING line")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+                timeout: float = 120) -> tuple[int, dict, bytes]:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            conn.close()
+
+    def invoke(self, name: str, body: bytes, ctype: str, query: str = "") -> tuple[float, int, dict]:
+        """(seconds, status, headers) of one invocation through the gateway."""
+        t0 = time.perf_counter()
+        status, headers, _ = self.request("POST", f"/function/{name}{query}", body,
+                                          {"Content-Type": ctype})
+        return time.perf_counter() - t0, status, headers
+
+    def scale(self, name: str, replicas: int) -> None:
+        body = json.dumps({"serviceName": name, "replicas": replicas}).encode()
+        status, _, out = self.request("POST", f"/system/scale-function/{name}", body, self.auth)
+        if status >= 300:
+            raise RuntimeError(f"scale {name} to {replicas}: {status} {out[:200]!r}")
+
+    def service_count(self, name: str) -> float:
+        _, _, text = self.request("GET", "/metrics")
+        m = re.search(rf'^gateway_service_count{{function_name="{re.escape(name)}"}} (\S+)$',
+                      text.decode(), re.M)
+        return float(m.group(1)) if m else 0.0
+
+    def wait(self, check, timeout_s: float, what: str):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            time.sleep(0.02)
+        raise TimeoutError(f"{what} not reached within {timeout_s} s")
+
+    def to_zero(self, name: str, settle_s: float = 1.5) -> None:
+        """Scale to zero through the API and wait until no instance is ready (and stays so)."""
+        for _ in range(5):
+            self.scale(name, 0)
+            self.wait(lambda: self.service_count(name) == 0, 60, f"{name} at zero")
+            time.sleep(settle_s)
+            if self.service_count(name) == 0:
+                return
+        raise RuntimeError(f"{name} keeps coming back from zero")
+
+    def quiesce(self, names, settle_s: float = 1.0) -> None:
+        """Every function in ``names`` at zero and every instance process gone (templates stay)."""
+        for _ in range(5):  # the autoscaler may still want an instance just after a request
+            for name in names:
+                self.scale(name, 0)
+            self.wait(lambda: not self.instances(), 90, "all instances stopped")
+            time.sleep(settle_s)
+            if not self.instances():
+                return
+        raise RuntimeError(f"{list(names)} keep coming back from zero")
+
+    def templates(self) -> list[psutil.Process]:
+        """Pre-fork templates: the gateway's children running prefork_template."""
+        return [c for c in psutil.Process(self.proc.pid).children() if _is_template(c)]
+
+    def instances(self) -> list[psutil.Process]:
+        """Instance processes under the gateway: plain children and templates' children."""
+        out = []
+        for child in psutil.Process(self.proc.pid).children():
+            out.extend(_children(child) if _is_template(child) else [child])
+        return out
+
+    def tree(self) -> list[psutil.Process]:
+        """The gateway and every process under it."""
+        root = psutil.Process(self.proc.pid)
+        return [root, *root.children(recursive=True)]
+
+
+def _is_template(proc: psutil.Process) -> bool:
+    try:
+        return "scalezero.backends.prefork_template" in " ".join(proc.cmdline())
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _children(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [c for c in proc.children() if c.status() != psutil.STATUS_ZOMBIE]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    """Rss, Pss and USS (Private_Clean + Private_Dirty) of a process, in kB, from smaps_rollup."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].endswith(":"):
+            fields[parts[0][:-1]] = int(parts[1])
+    return {"rss": fields["Rss"], "pss": fields["Pss"],
+            "uss": fields["Private_Clean"] + fields["Private_Dirty"]}
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) by linear interpolation (statistics' 'inclusive' method)."""
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def write_json(path: str | None, rows: list[dict]) -> None:
+    """Rows for bench/run_all.py's table: figure, value, baseline, ratio, target."""
+    if path:
+        Path(path).write_text(json.dumps(rows, indent=1))
