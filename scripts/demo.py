@@ -121,13 +121,18 @@ def detect_once(gateway: str, image: Path) -> None:
               "with internet, `make model` exports the trained COCO weights)")
 
 
-def start_prometheus(gateway: str, run_dir: Path):
+def start_prometheus(gateway: str, run_dir: Path, started: list):
     if prometheus.binary() is None:
         print(f"  prometheus is not installed, so the report reads the load generator's own "
               f"/metrics samples; {prometheus.INSTALL_HINT}")
         return None
     prom = prometheus.LocalPrometheus(gateway.removeprefix("http://"), run_dir / "prometheus")
-    prom.start()
+    started.append(prom)
+    try:
+        prom.start()
+    except prometheus.ConfigError as e:  # e.g. a port taken: the samples still make a report
+        print(f"  Prometheus did not start ({e}); the report uses the /metrics samples")
+        return None
     print(f"  Prometheus {prom.url} scraping {gateway}/metrics every 1 s "
           f"(rules: charts/scalezero/rules/scalezero.rules.yml)")
     return prom
@@ -164,12 +169,13 @@ def _prometheus_facts(prom, start: float) -> None:
           f"gateway_service_count now = {get(now)}, scalezero_cold_start_seconds_count = {get(cold)}")
 
 
-def stop_all(started: list, prom) -> None:
-    """Stop what the demo started, by PID: Prometheus, then the gateway (which stops instances)."""
-    if prom is not None:
-        prom.stop()
-    for proc in started:
-        if proc.poll() is None:
+def stop_all(started: list) -> None:
+    """Stop what the demo started, by PID, newest first: Prometheus, then the gateway
+    (which stops its instances)."""
+    for proc in reversed(started):
+        if isinstance(proc, prometheus.LocalPrometheus):
+            proc.stop()
+        elif proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(30)
@@ -194,25 +200,25 @@ def main() -> int:
     run_dir = REPO / "runs" / time.strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True)
     print(f"scalezero demo: {FN} from zero, a burst, back to zero. Files: {run_dir.relative_to(REPO)}/")
-    started, prom = [], None
+    started: list = []  # processes and the LocalPrometheus, registered as soon as they start
     try:
-        prom = scenario(args, run_dir, started)
+        scenario(args, run_dir, started)
     finally:
         if args.keep and started:
             input("\ngateway and Prometheus still running; press Enter to stop them ")
-        stop_all(started, prom)
+        stop_all(started)
         print("stopped everything the demo started (gateway, its instances, Prometheus)")
     return 0
 
 
-def scenario(args, run_dir: Path, started: list):
+def scenario(args, run_dir: Path, started: list) -> None:
     t0 = time.monotonic()
     step(1, f"start the gateway: scalezero up -f {run_dir.relative_to(REPO)}/stack.yml "
             f"({FN} at zero; for the demo: window 10s, scale-to-zero grace 6s, max-scale 4)")
     gateway = start_gateway(demo_stack(run_dir), run_dir, started)
     print(f"  gateway {gateway}: {FN} has {ready_instances(gateway):.0f} ready instances")
     step(2, "start Prometheus")
-    prom = start_prometheus(gateway, run_dir)
+    prom = start_prometheus(gateway, run_dir, started)
     step(3, f"detect objects in bus.jpg through the gateway ({FN} starts from zero)")
     detect_once(gateway, bus_jpg())
     step(4, f"wait for {FN} to scale back to zero")
@@ -236,7 +242,6 @@ def scenario(args, run_dir: Path, started: list):
     print(f"\nfiles in {run_dir.relative_to(REPO)}/: timeline.png (PNG timeline), load/records.csv, "
           f"load/summary.json, load/samples.jsonl, gateway.log"
           f"{', prometheus/' if prom else ''}\nPNG: {png}\ndemo took {time.monotonic() - t0:.0f} s")
-    return prom
 
 
 if __name__ == "__main__":
