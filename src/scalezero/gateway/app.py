@@ -64,13 +64,24 @@ def default_autoscaler_factory():
     return FunctionAutoscaler
 
 
+def backend_from_env(env: dict[str, str]):
+    """``SCALEZERO_BACKEND``: ``process`` (default; pre-forking) or ``knative`` (in a cluster)."""
+    kind = env.get("SCALEZERO_BACKEND", "process")
+    if kind == "knative":
+        from scalezero.backends import knative
+        return knative.backend_from_env(env)
+    if kind != "process":
+        raise ConfigError(f"SCALEZERO_BACKEND = {kind!r}, must be process or knative")
+    from scalezero.backends.prefork import PreforkBackend
+    return PreforkBackend()
+
+
 def build_gateway(config: GatewayConfig, backend=None, clock: Clock | None = None,
                   autoscaler_factory: Callable | None = None,
                   registry: CollectorRegistry | None = None) -> Gateway:
     """A Gateway on a fresh metrics registry (pre-forking process backend unless one is given)."""
     if backend is None:
-        from scalezero.backends.prefork import PreforkBackend
-        backend = PreforkBackend()
+        backend = backend_from_env(dict(os.environ))
     return Gateway(backend, GatewayMetrics(registry or CollectorRegistry()),
                    clock or MonotonicClock(), autoscaler_factory or default_autoscaler_factory(),
                    config)

@@ -17,7 +17,7 @@ from typing import Callable
 from scalezero.autoscaler.loop import LoopConfig, ScalingLoop
 from scalezero.backends.base import READY, STARTING, Backend
 from scalezero.clock import Clock
-from scalezero.errors import Conflict, FunctionNotFound, ScalezeroError
+from scalezero.errors import Conflict, FunctionNotFound, NotReady, ScalezeroError
 from scalezero.gateway.activator import Activator, ActivatorConfig
 from scalezero.gateway.metrics import GatewayMetrics
 from scalezero.gateway.proxy import Headers, Proxy, Unreachable
@@ -160,17 +160,26 @@ class Gateway:
                 await asyncio.sleep(0.05 * (attempt + 1))
 
     async def _forward_once(self, name, method, path, headers, body, query, arrived, cold):
-        inst = await self.activator.acquire(name)
+        if self.backend.scales_itself:
+            # Knative: only a request reaching the Service's own address makes Knative
+            # scale from zero, so route there and let its activator hold the request.
+            inst, url = None, self.backend.url(name)
+            if url is None:
+                raise NotReady(f"function {name} has no address yet; retry shortly")
+        else:
+            inst = await self.activator.acquire(name)
+            url = inst.url
         waited = self.clock.now() - arrived
         call_id = str(uuid.uuid4())
         extra = [("X-Call-Id", call_id), ("X-Start-Time", str(time.time_ns()))]
         first_byte = []
         try:
             status, out, data = await self.proxy.forward(
-                inst.url, method, path, _with(headers, extra), body, query,
+                url, method, path, _with(headers, extra), body, query,
                 on_first_byte=lambda: first_byte.append(self.clock.now()))
         finally:
-            self.activator.release(inst)
+            if inst is not None:
+                self.activator.release(inst)
         out = dict(out)
         out.setdefault("X-Call-Id", call_id)
         if cold:

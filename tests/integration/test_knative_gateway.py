@@ -1,0 +1,58 @@
+"""The gateway over the knative backend: it routes to the Service's address.
+
+Knative scales by itself, so the gateway must not hold requests for an instance
+of its own: it forwards to the Service's cluster-local URL (valid at zero pods)
+and Knative's activator holds the request there. Here the fake Kubernetes API
+plays the cluster, and a real autoscale instance on 127.0.0.1 plays the Service.
+"""
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from fakes_k8s import FakeKubernetes
+from scalezero.backends.knative import KnativeBackend, KnativeConfig, api_client_for
+from scalezero.errors import NotReady
+from scalezero.gateway.app import backend_from_env, build_gateway
+from scalezero.gateway.core import GatewayConfig
+from scalezero.stack import load_stack
+from scalezero.errors import ConfigError
+from test_knative_backend import NS, send
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def publish_address(fake, name, url):
+    """What Knative's controller writes once the Service has a route."""
+    send(fake, "PATCH", f"/apis/serving.knative.dev/v1/namespaces/{NS}/services/{name}/status",
+         {"status": {"latestReadyRevisionName": f"{name}-00001", "address": {"url": url}}})
+
+
+def test_invocations_go_to_the_knative_service_address(instance):
+    spec = load_stack(REPO / "stack.yml").functions["autoscale"]
+    _, url = instance(REPO / "functions" / "autoscale")
+
+    async def scenario(fake):
+        backend = KnativeBackend(api_client_for(fake.url), KnativeConfig(namespace=NS))
+        gateway = build_gateway(GatewayConfig(), backend=backend)
+        await gateway.deploy(spec)
+        with pytest.raises(NotReady, match="no address yet"):
+            await gateway.invoke("autoscale", "GET", "/", {}, b"", "sleep_ms=1")
+        publish_address(fake, "autoscale", url)
+        await backend.refresh("autoscale")
+        status, _, body = await asyncio.wait_for(
+            gateway.invoke("autoscale", "GET", "/", {}, b"", "sleep_ms=1"), 10)
+        await gateway.close()
+        return status, json.loads(body)
+
+    with FakeKubernetes() as fake:
+        status, body = asyncio.run(scenario(fake))
+    assert status == 200 and body["knobs"]["sleep_ms"] == 1 and body["function"] == "autoscale"
+
+
+def test_backend_choice_comes_from_the_environment():
+    with pytest.raises(ConfigError, match="SCALEZERO_BACKEND = 'docker'"):
+        backend_from_env({"SCALEZERO_BACKEND": "docker"})
+    assert backend_from_env({}).scales_itself is False
