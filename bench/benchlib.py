@@ -6,6 +6,7 @@ Nothing here is measured; the scripts measure.
 """
 
 import base64
+import functools
 import http.client
 import json
 import os
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import psutil
 import yaml
+
+from scalezero.backends.lifeline import die_with_parent
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -60,8 +63,12 @@ class Platform:
         cmd = [PY, "-m", "scalezero", "up", "-f", str(stack), "--port", "0",
                "--state-dir", str(self.dir / "state")]
         env = {**os.environ, **YOLO_ENV, "PYTHONUNBUFFERED": "1"}
+        # SIGTERM (run_all's time limit) unwinds through __exit__, which stops the gateway;
+        # and the gateway dies with us even if we are SIGKILLed.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+                                         preexec_fn=functools.partial(die_with_parent, os.getpid()))
         self.url = self._wait_listening(timeout_s)
         creds = json.loads((self.dir / "state" / "credentials").read_text())
         token = base64.b64encode(f"{creds['user']}:{creds['password']}".encode()).decode()

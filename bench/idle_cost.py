@@ -1,0 +1,109 @@
+"""Idle cost: memory of the platform with every function at zero, and per extra instance.
+
+A real gateway with yolo-detect (pre-forked, template at ``up``), the same folder plain
+(``scalezero.dev/prefork: "false"``), the seed handler (PyTorch, never forked) and
+``autoscale`` (pre-forked). With everything at zero we read, from /proc/PID/smaps_rollup,
+the PSS of every process under the gateway (RSS double-counts shared pages; PSS does not).
+Then yolo-detect is scaled to 1, 2, 3 instances (by the process backend directly: the
+autoscaler would take an idle function back to zero), pre-forked and then plain; each new
+ready (and warmed: one inference) instance's private memory, USS = Private_Clean +
+Private_Dirty, is what one more instance costs: its shared pages are the template's (or
+the page cache's). Last line: plain / pre-forked USS per extra instance.
+Usage: ``python bench/idle_cost.py [--instances 3] [--json F]``.
+"""
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+
+from benchlib import AUTOSCALE, DETECT, PREFORK_OFF, SEED, Platform, function, memory_kb, write_json
+
+TARGET_MB = 60  # issue 6: private memory per extra pre-forked instance
+EAGER = {"scalezero.dev/prefork-template": "eager"}
+
+
+def mb(kb: float) -> float:
+    return kb / 1024
+
+
+def platform_at_zero(p: Platform) -> dict[str, float]:
+    """PSS (MB) of the gateway, of the templates and of everything, with no instance."""
+    gateway = memory_kb(p.proc.pid)["pss"]
+    templates = [memory_kb(t.pid)["pss"] for t in p.templates()]
+    return {"gateway": mb(gateway), "templates": mb(sum(templates)), "n_templates": len(templates),
+            "total": mb(gateway + sum(templates))}
+
+
+def extra_instances(annotations: dict, count: int) -> list[float]:
+    """USS (MB) of each new yolo-detect instance as it goes from 0 to ``count`` instances.
+
+    Driven through the process backend itself (what ``scalezero up`` runs), not the gateway:
+    the autoscaler would take an idle function back to zero while we look at it.
+    """
+    from scalezero.backends.prefork import PreforkBackend
+    from scalezero.stack import function_from
+
+    async def run() -> list[float]:
+        backend = PreforkBackend()
+        try:
+            await backend.deploy(function_from("yolo-detect", function(DETECT, annotations=annotations),
+                                               DETECT))
+            uss = []
+            for n in range(1, count + 1):
+                await backend.scale("yolo-detect", n)
+                uss.append(await _newest_uss(backend, n))
+            return uss
+        finally:
+            await backend.close()
+
+    return asyncio.run(run())
+
+
+async def _newest_uss(backend, n: int, timeout_s: float = 120) -> float:
+    deadline = time.monotonic() + timeout_s
+    while sum(i.state == "ready" for i in backend.instances("yolo-detect")) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{n} ready yolo-detect instances not reached in {timeout_s} s")
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.5)  # the freshly ready instance has run its warm-up inference
+    newest = max(backend.instances("yolo-detect"), key=lambda i: i.started_at)
+    return mb(memory_kb(newest.pid)["uss"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--instances", type=int, default=3, help="instances per variant (default 3)")
+    parser.add_argument("--json", help="also write the results table rows here")
+    args = parser.parse_args()
+    functions = {"yolo-detect": function(DETECT, annotations=EAGER),
+                 "detect-plain": function(DETECT, annotations=PREFORK_OFF),
+                 "seed": function(SEED), "autoscale": function(AUTOSCALE, annotations=EAGER)}
+    with Platform(functions) as p:
+        p.wait(lambda: len(p.templates()) == 2, 60, "two eager templates")
+        time.sleep(1.0)
+        idle = platform_at_zero(p)
+    fork = extra_instances(EAGER, args.instances)
+    plain = extra_instances(PREFORK_OFF, args.instances)
+    f_mb, p_mb = statistics.mean(fork), statistics.mean(plain)
+    ok = f_mb <= TARGET_MB
+    print(f"platform at zero ({len(functions)} functions): PSS {idle['total']:.1f} MB = gateway "
+          f"{idle['gateway']:.1f} MB + {idle['n_templates']} templates {idle['templates']:.1f} MB")
+    print("USS per extra instance, pre-forked: " + ", ".join(f"{x:.1f}" for x in fork) + " MB")
+    print("USS per extra instance, plain:      " + ", ".join(f"{x:.1f}" for x in plain) + " MB")
+    write_json(args.json, [
+        {"bench": "idle_cost", "figure": f"platform at zero, {len(functions)} functions (PSS)",
+         "value": f"{idle['total']:.1f} MB", "baseline": f"gateway alone {idle['gateway']:.1f} MB",
+         "ratio": f"+{idle['templates']:.1f} MB for {idle['n_templates']} templates", "target": ""},
+        {"bench": "idle_cost", "figure": "private memory (USS) per extra yolo-detect instance, pre-forked",
+         "value": f"{f_mb:.1f} MB (mean of {len(fork)})", "baseline": f"plain process {p_mb:.1f} MB",
+         "ratio": f"{p_mb / f_mb:.2f}x less", "target": f"<= {TARGET_MB} MB: {'met' if ok else 'missed'}"}])
+    print(f"private memory per extra yolo-detect instance: pre-forked {f_mb:.1f} MB, plain "
+          f"{p_mb:.1f} MB, plain / pre-forked = {p_mb / f_mb:.2f} (target <= {TARGET_MB} MB: "
+          f"{'met' if ok else 'MISSED'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
