@@ -48,9 +48,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.requests < 10:
         parser.error(f"requests = {args.requests}, must be >= 10")
-    # yolo-detect's ONNX Runtime threads default to the CPUs the process may use, in the
-    # instance and here alike. (Its env knob "threads" is also the runtime's waitress
-    # thread count, so setting it would change the instance's server, not just the model.)
+    # yolo-detect's ONNX Runtime threads (model_threads) default to the CPUs the process
+    # may use, in the instance and here alike.
     threads = len(os.sched_getaffinity(0))
     image = BUS.read_bytes()
     handler = load_handler()

@@ -56,10 +56,10 @@ class Config:
 
     @classmethod
     def from_env(cls, env) -> "Config":
-        threads = int(env.get("threads") or len(os.sched_getaffinity(0)))
+        threads = int(env.get("model_threads") or len(os.sched_getaffinity(0)))
         max_pixels = int(env.get("max_pixels") or 40_000_000)
         if threads < 1:
-            raise ValueError(f"threads = {threads}, must be >= 1")
+            raise ValueError(f"model_threads = {threads}, must be >= 1")
         if max_pixels < 1:
             raise ValueError(f"max_pixels = {max_pixels}, must be >= 1")
         prefixes = tuple(p.strip() for p in env.get("allowed_url_prefixes", "").split(",") if p.strip())

@@ -159,7 +159,7 @@ def test_event_to_surveillance_to_yolo_detect_from_zero(tmp_path):
     (frames / "f1.jpg").write_bytes(image_bytes("JPEG", (640, 480)))
     functions = {
         "yolo-detect": {"handler": str(FUNCTIONS / "yolo-detect"),
-                        "environment": {"MODEL_PATH": str(MODEL), "threads": 1}},
+                        "environment": {"MODEL_PATH": str(MODEL), "model_threads": 1}},
         "surveillance": {
             "handler": str(FUNCTIONS / "surveillance"),
             # conf 0: the untrained model then returns its top 300 boxes, so the

@@ -143,9 +143,9 @@ def test_config_from_env_validates_and_defaults_to_usable_cpus(handler):
 
     model = str(REPO / "models" / "yolo26n.onnx")
     assert handler.Config.from_env({"MODEL_PATH": model}).threads == len(os.sched_getaffinity(0))
-    assert handler.Config.from_env({"MODEL_PATH": model, "threads": "1"}).threads == 1
+    assert handler.Config.from_env({"MODEL_PATH": model, "model_threads": "1"}).threads == 1
     with pytest.raises(ValueError, match="threads = 0, must be >= 1"):
-        handler.Config.from_env({"MODEL_PATH": model, "threads": "0"})
+        handler.Config.from_env({"MODEL_PATH": model, "model_threads": "0"})
     with pytest.raises(ValueError, match="imgsz = 100, must be a positive multiple of 32"):
         handler.Config.from_env({"MODEL_PATH": model, "imgsz": "100"})
     with pytest.raises(FileNotFoundError, match="scalezero model export"):
