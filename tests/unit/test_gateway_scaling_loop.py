@@ -56,3 +56,22 @@ def test_sustained_concurrency_scales_to_concurrency_over_target():
     asyncio.run(ticks())
     assert backend.scaled[-1] == ("f", 4), backend.scaled
     assert registry.get_sample_value("autoscaler_target_concurrency_per_pod", LABELS) == 5
+
+
+def test_an_api_scale_holds_until_the_autoscaler_sees_idle_windows():
+    gw, clock, backend, _ = gateway(stable_window_s=6, scale_to_zero_grace_s=2)
+
+    async def scenario():
+        await gw.scale("f", 2)
+        backend.make_ready("f", 2)
+        counts = []
+        for _ in range(20):  # 20 s of no traffic, deciding every 2 s
+            clock.advance(1)
+            gw.loop.sample(clock.now())
+            if int(clock.now()) % 2 == 0:
+                await gw.loop.decide("f", clock.now())
+            counts.append(gw.counts("f")[0])
+        return counts
+    counts = asyncio.run(scenario())
+    assert counts[:3] == [2, 2, 2], "a manual scale is not undone on the next tick"
+    assert counts[-1] == 0, "idle windows and the grace period still bring it to zero"

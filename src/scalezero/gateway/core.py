@@ -7,6 +7,7 @@ records the OpenFaaS and scalezero metrics.
 """
 
 import asyncio
+import dataclasses
 import datetime
 import time
 import uuid
@@ -100,8 +101,14 @@ class Gateway:
         self.metrics.forget(name, rec.spec.namespace)
 
     async def scale(self, name: str, replicas: int) -> None:
-        """Set the instance count now; the autoscaler keeps deciding afterwards."""
-        self.record(name)
+        """Set the instance count now, then let the autoscaler take over.
+
+        The autoscaler restarts as for a deploy at ``replicas`` instances, so with no
+        traffic they stay for Knative's stable window and grace period, not one tick.
+        """
+        rec = self.record(name)
+        settings = dataclasses.replace(rec.spec.scaling, initial_scale=replicas)
+        rec.autoscaler = self._new_autoscaler(settings, self.clock.now())
         await self.backend.scale(name, replicas)
 
     def record(self, name: str) -> FunctionRecord:
