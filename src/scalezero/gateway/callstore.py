@@ -148,13 +148,6 @@ class CallStore:
         rows = self.conn.execute("SELECT state, COUNT(*) FROM calls GROUP BY state")
         return {state: n for state, n in rows}
 
-    def next_due(self) -> float | None:
-        row = self.conn.execute(
-            "SELECT MIN(t) FROM (SELECT MIN(next_at) t FROM calls WHERE state=?"
-            " UNION ALL SELECT MIN(callback_next_at) FROM calls WHERE callback_state=?"
-            " AND state IN (?,?))", (QUEUED, PENDING, DONE, FAILED)).fetchone()
-        return row[0] if row else None
-
     def _tx(self):
         return _Transaction(self.conn)
 
