@@ -123,7 +123,7 @@ class Gateway:
                 sum(1 for i in insts if i.state == READY))
 
     def _ready(self, name: str) -> int:
-        return self.counts(name)[1]
+        return self.activator.ready_count(name)
 
     # -- invocation ------------------------------------------------------------
 
