@@ -69,6 +69,21 @@ def stop_process(proc: subprocess.Popen, timeout_s: float = 15.0) -> int:
     return proc.wait(timeout_s)
 
 
+def wait_for(predicate, timeout_s: float, what: str, detail=lambda: "",
+             interval_s: float = 0.05):
+    """Poll ``predicate`` until it returns something truthy and return that.
+
+    On timeout, an AssertionError naming ``what``, followed by ``detail()`` (a log, say).
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}\n{detail()}".rstrip())
+
+
 def wait_ready(url: str, timeout_s: float = 30.0, path: str = "/_/ready") -> float:
     """Poll ``url + path`` until it answers 200; the seconds waited."""
     start = time.monotonic()

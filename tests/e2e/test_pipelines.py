@@ -27,7 +27,7 @@ import pytest
 from PIL import Image
 
 from platform_helpers import start_gateway
-from procs import REPO, read_log, stop_process
+from procs import REPO, read_log, stop_process, wait_for
 
 pytestmark = pytest.mark.slow
 FUNCTIONS = REPO / "functions"
@@ -38,15 +38,6 @@ def image_bytes(fmt: str, size=(320, 200)) -> bytes:
     out = io.BytesIO()
     Image.effect_noise(size, 40).convert("RGB").save(out, format=fmt)
     return out.getvalue()
-
-
-def wait_for(check, timeout_s: float, what: str, log=lambda: ""):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}\n{log()}")
 
 
 def start_watch(folder: Path, gateway: str, log_path: Path) -> subprocess.Popen:

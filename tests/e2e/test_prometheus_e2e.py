@@ -10,6 +10,7 @@ import time
 import pytest
 
 from platform_helpers import AUTOSCALE, start_gateway
+from procs import wait_for
 from scalezero.loadgen import bodies, dashboard
 from scalezero.loadgen.engine import EngineConfig
 from scalezero.loadgen.profile import parse_profile
@@ -28,15 +29,6 @@ STACK = {FN: {"handler": str(AUTOSCALE), "environment": {"max_inflight": 4},
               "annotations": {"autoscaling.knative.dev/target": "1",
                               "autoscaling.knative.dev/window": "6s",
                               "scalezero.dev/scale-to-zero-grace-period": "3s"}}}
-
-
-def wait_for(check, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @pytest.fixture
@@ -67,14 +59,14 @@ def series_values(result):
 def test_scaling_from_zero_seen_through_prometheus(platform, tmp_path):
     gw, prom = platform
     ready_expr = f'max(gateway_service_count{{function_name="{FN}"}})'
-    wait_for(lambda: prom.query(ready_expr), 20, "the first scrape of the gateway")
+    wait_for(lambda: prom.query(ready_expr), 20, "the first scrape of the gateway", interval_s=0.5)
     start = time.time() - 1
     summary = spike(gw, tmp_path / "run")
     why = f"summary {summary}\ngateway log tail:\n{gw.log()[-3000:]}"
     assert summary["answered"] == summary["scheduled"] == 40 and summary["ok"] == 40, why
     assert summary["cold_start"]["requests"] >= 1, why
     wait_for(lambda: series_values(prom.query_range(ready_expr, time.time() - 2, time.time()))[-1] == 0,
-             20, "Prometheus to scrape 0 ready instances again")
+             20, "Prometheus to scrape 0 ready instances again", interval_s=0.5)
     end = time.time()
 
     ready = series_values(prom.query_range(ready_expr, start, end))

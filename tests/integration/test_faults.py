@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from platform_helpers import start_gateway
+from procs import wait_for
 from reliability import instance_pids, read_record, recorder_function, wait_gone
 
 pytestmark = pytest.mark.slow
@@ -26,16 +27,6 @@ def two_instances(record) -> dict:
     fn["annotations"] = {"autoscaling.knative.dev/min-scale": "2",
                          "autoscaling.knative.dev/max-scale": "2"}
     return {"recorder": fn}
-
-
-def wait_for(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def ready(p) -> int:

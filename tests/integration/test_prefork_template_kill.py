@@ -15,22 +15,12 @@ from pathlib import Path
 import psutil
 
 from platform_helpers import start_gateway
-from procs import REPO
+from procs import REPO, wait_for
 
 SLOW = REPO / "tests" / "fixtures" / "functions" / "slow"
 FUNCTIONS = {"slow": {"handler": str(SLOW), "image": "scalezero/slow:test",
                       "environment": {"max_inflight": "1"},
                       "annotations": {"scalezero.dev/prefork-template": "eager"}}}
-
-
-def wait_for(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def template_pid(gateway_pid: int) -> int | None:
