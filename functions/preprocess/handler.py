@@ -16,14 +16,13 @@ was processed or quarantined, else the status of the first failure (e.g. 404).
 """
 
 import hashlib
-import json
 import os
 from urllib.parse import urlsplit
 
 import preprocess_pipeline as pipeline
 from scalezero.errors import BadRequest, ScalezeroError
 from scalezero.events.objects import ObjectStore
-from scalezero.events.parse import storage_event
+from scalezero.events.parse import json_body, storage_event
 
 CONFIG = pipeline.Config.from_env(os.environ)
 STORE = ObjectStore.from_env(os.environ)
@@ -51,10 +50,7 @@ def parse_targets(body: bytes, ctype: str, query: dict) -> list[dict]:
     if "json" not in ctype and body.lstrip()[:1] not in (b"{", b"["):
         key = query.get("key") or f"upload-{hashlib.sha256(body).hexdigest()[:16]}"
         return [{"bucket": query.get("bucket") or "uploads", "key": key, "data": body}]
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadRequest(f"body is not valid JSON: {e}") from None
+    doc = json_body(body, "body")
     if isinstance(doc, dict) and isinstance(doc.get("Records"), list):
         return [_from_record(r, i) for i, r in enumerate(doc["Records"])]
     if isinstance(doc, dict) and isinstance(doc.get("url"), str):

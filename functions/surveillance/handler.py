@@ -16,7 +16,6 @@ trained weights; with the offline, untrained export they are noise.
 
 import base64
 import binascii
-import json
 import logging
 import mimetypes
 import os
@@ -33,7 +32,7 @@ import surveillance_decision as decision
 import surveillance_io as sio
 from scalezero.errors import BadRequest, ScalezeroError
 from scalezero.events.objects import ObjectStore
-from scalezero.events.parse import storage_event
+from scalezero.events.parse import json_body, storage_event
 
 log = logging.getLogger("surveillance")
 CONFIG = sio.Config.from_env(os.environ)
@@ -78,10 +77,7 @@ def parse_frames(body: bytes, headers: dict, query: dict) -> list[Frame]:
                   or headers.get("ce-subject") or headers.get("x-scalezero-tag") or "")
         when = headers.get("x-frame-time") or query.get("time") or headers.get("ce-time") or ""
         return [Frame(_camera(camera), when or _now(), body, ctype or "image/jpeg", "request")]
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise BadRequest(f"body is not valid JSON: {e}") from None
+    doc = json_body(body, "body")
     if isinstance(doc, dict) and isinstance(doc.get("Records"), list):
         return [_from_record(r, i) for i, r in enumerate(doc["Records"])]
     if isinstance(doc, dict) and isinstance(doc.get("image"), str):

@@ -54,7 +54,8 @@ class CloudEvent:
         return self.attributes["id"]
 
 
-def _json(body: bytes, what: str) -> Any:
+def json_body(body: bytes, what: str) -> Any:
+    """``body`` parsed as JSON; BadRequest saying ``what`` was not valid JSON, and why."""
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -63,7 +64,7 @@ def _json(body: bytes, what: str) -> Any:
 
 def parse_s3_notification(body: bytes) -> list[StorageEvent]:
     """Records of an S3 event notification; a test event (no Records) gives []."""
-    doc = _json(body, "S3 event notification")
+    doc = json_body(body, "S3 event notification")
     if not isinstance(doc, dict):
         raise BadRequest("S3 event notification must be a JSON object with Records")
     records = doc.get("Records")
@@ -106,9 +107,9 @@ def parse_cloudevents(headers: dict[str, str], body: bytes) -> list[CloudEvent]:
     lower = {k.lower(): v for k, v in headers.items()}
     ctype = lower.get("content-type", "").split(";")[0].strip().lower()
     if ctype == STRUCTURED:
-        return [structured_event(_json(body, "structured CloudEvent"))]
+        return [structured_event(json_body(body, "structured CloudEvent"))]
     if ctype == BATCH:
-        batch = _json(body, "CloudEvents batch")
+        batch = json_body(body, "CloudEvents batch")
         if not isinstance(batch, list):
             raise BadRequest("a CloudEvents batch must be a JSON array of events")
         return [structured_event(e) for e in batch]
