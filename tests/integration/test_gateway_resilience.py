@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 from platform_helpers import REPO, start_gateway
+from procs import wait_for
 
 CRASH = REPO / "tests" / "fixtures" / "functions" / "crash"
 FUNCTIONS = {"crash": {"handler": str(CRASH), "image": "scalezero/crash:test",
@@ -12,13 +13,9 @@ FUNCTIONS = {"crash": {"handler": str(CRASH), "image": "scalezero/crash:test",
                                        "autoscaling.knative.dev/initial-scale": "1"}}}
 
 
-def wait_ready(p, deadline_s: float = 20) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < deadline_s:
-        if p.json("/system/function/crash")["availableReplicas"] == 1:
-            return time.monotonic() - start
-        time.sleep(0.1)
-    raise AssertionError(f"no ready instance within {deadline_s} s:\n{p.log()}")
+def wait_ready(p) -> None:
+    wait_for(lambda: p.json("/system/function/crash")["availableReplicas"] == 1, 20,
+             "a ready instance", p.log, interval_s=0.1)
 
 
 def test_instance_death_is_a_502_and_the_instance_is_replaced(tmp_path):
