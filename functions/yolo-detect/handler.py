@@ -147,7 +147,7 @@ def draw(image: Image.Image, det) -> bytes:
 
 def warmup() -> None:
     """One inference on a blank image, so the first real request does not pay ONNX Runtime's first-run cost."""
-    MODEL.infer(Image.new("RGB", (MODEL.info.imgsz, MODEL.info.imgsz), (114, 114, 114)))
+    MODEL.warmup()
 
 
 def _header(headers, name: str) -> str:
