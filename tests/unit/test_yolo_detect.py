@@ -154,7 +154,16 @@ def test_config_from_env_validates_and_defaults_to_usable_cpus(handler):
 
 def test_session_uses_the_preoptimised_graph_and_warmup_runs(handler):
     assert handler.MODEL.info.graph == "yolo26n.ort.onnx"
-    handler.warmup()
+    assert handler.CONFIG.warmup is False, "off by default: it only delays a cold start"
+    warm = load_handler(DETECT_DIR, env={"warmup": "true"}, tag="warm")
+    assert warm.CONFIG.warmup is True
+    warm.warmup()
+
+
+def test_warmup_setting_is_validated(handler):
+    model = str(handler.CONFIG.model_path)
+    with pytest.raises(ValueError, match="warmup = 'yes', must be true or false"):
+        handler.Config.from_env({"MODEL_PATH": model, "warmup": "yes"})
 
 
 def test_the_handler_never_imports_torch_ultralytics_or_cv2():
