@@ -39,9 +39,14 @@ FN = "yolo-detect"
 # make the idle tail longer than the rest of the demo. max-scale bounds the
 # panic during the cold start: without it the requests queued while the first
 # instance starts ask for dozens of instances, more than a small machine runs.
+# Target 1 with one ONNX Runtime thread per instance: on 2 cores, two single-thread
+# instances serve a burst better than one two-thread instance, so the burst shows
+# the scale-out (0 -> N -> 0) instead of one instance keeping up alone.
 DEMO_ANNOTATIONS = {"autoscaling.knative.dev/window": "10s",
                     "scalezero.dev/scale-to-zero-grace-period": "6s",
-                    "autoscaling.knative.dev/max-scale": "4"}
+                    "autoscaling.knative.dev/max-scale": "4",
+                    "autoscaling.knative.dev/target": "1"}
+DEMO_ENV = {"model_threads": "1"}
 PROFILE = "spike:base=0,peak={peak},at=5,length={length}"
 
 
@@ -55,6 +60,7 @@ def demo_stack(run_dir: Path) -> Path:
     fn = doc["functions"][FN]
     fn["handler"] = str((REPO / fn.get("handler", f"functions/{FN}")).resolve())
     fn.setdefault("annotations", {}).update(DEMO_ANNOTATIONS)
+    fn.setdefault("environment", {}).update(DEMO_ENV)
     doc["functions"] = {FN: fn}
     path = run_dir / "stack.yml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -186,7 +192,7 @@ def stop_all(started: list) -> None:
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--peak", type=float, default=6.0, help="requests per second in the burst")
+    p.add_argument("--peak", type=float, default=8.0, help="requests per second in the burst")
     p.add_argument("--length", type=float, default=20.0, help="seconds the burst lasts")
     p.add_argument("--keep", action="store_true",
                    help="leave the gateway and Prometheus running until Enter is pressed")
@@ -214,7 +220,8 @@ def main() -> int:
 def scenario(args, run_dir: Path, started: list) -> None:
     t0 = time.monotonic()
     step(1, f"start the gateway: scalezero up -f {run_dir.relative_to(REPO)}/stack.yml "
-            f"({FN} at zero; for the demo: window 10s, scale-to-zero grace 6s, max-scale 4)")
+            f"({FN} at zero; for the demo: window 10s, scale-to-zero grace 6s, max-scale 4, "
+            "target 1, one ONNX Runtime thread per instance)")
     gateway = start_gateway(demo_stack(run_dir), run_dir, started)
     print(f"  gateway {gateway}: {FN} has {ready_instances(gateway):.0f} ready instances")
     step(2, "start Prometheus")
