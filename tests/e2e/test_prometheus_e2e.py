@@ -67,6 +67,9 @@ def test_scaling_from_zero_seen_through_prometheus(platform, tmp_path):
     assert summary["cold_start"]["requests"] >= 1, why
     wait_for(lambda: series_values(prom.query_range(ready_expr, time.time() - 2, time.time()))[-1] == 0,
              20, "Prometheus to scrape 0 ready instances again", interval_s=0.5)
+    # A range query evaluates at start + k * step, so its last point can fall up to one step
+    # before `end`: wait past one step so the 0 just seen is inside the range below.
+    time.sleep(1.5)
     end = time.time()
 
     ready = series_values(prom.query_range(ready_expr, start, end))
