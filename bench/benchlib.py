@@ -23,6 +23,7 @@ import psutil
 import yaml
 
 from scalezero.backends.lifeline import die_with_parent
+from scalezero.procs import stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -95,13 +96,7 @@ class Platform:
         self.stop()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        stop_process(self.proc, 60, kill_timeout_s=10)
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
                 timeout: float = 120) -> tuple[int, dict, bytes]:

@@ -18,7 +18,6 @@ import base64
 import json
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import cold_gateway
 from benchlib import write_json
+from scalezero.procs import stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 BUS = Path(__import__("PIL").__file__).parents[1] / "ultralytics" / "assets" / "bus.jpg"
@@ -82,7 +82,7 @@ def one_run(function: str, deadline: float) -> dict:
             status, _ = resp.status, resp.read()
         total = time.perf_counter() - t0
     finally:
-        _stop(proc)
+        stop_process(proc, 15, kill_timeout_s=5)
         log_path.unlink(missing_ok=True)
     if status != 200:
         raise RuntimeError(f"{function} answered {status}")
@@ -94,16 +94,6 @@ def _listening(proc: subprocess.Popen, log_path: Path):
         raise RuntimeError(f"instance exited {proc.returncode}:\n{log_path.read_text(errors='replace')}")
     match = LISTENING.search(log_path.read_text(errors="replace"))
     return match.group(1) if match else None
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(5)
 
 
 def main() -> int:

@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from scalezero.loadgen.records import format_summary  # noqa: E402
 from scalezero.loadgen.report import make_report  # noqa: E402
 from scalezero.loadgen.run import RunOptions, build_schedule, run_load  # noqa: E402
 from scalezero.loadgen.sampler import parse_exposition, value  # noqa: E402
+from scalezero.procs import stop_process  # noqa: E402
 
 FN = "yolo-detect"
 # Short windows for the demo only: Knative's 60 s window and 30 s grace would
@@ -181,13 +181,8 @@ def stop_all(started: list) -> None:
     for proc in reversed(started):
         if isinstance(proc, prometheus.LocalPrometheus):
             proc.stop()
-        elif proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        else:
+            stop_process(proc, 30, kill_timeout_s=10)
 
 
 def parse_args() -> argparse.Namespace:

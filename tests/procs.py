@@ -11,7 +11,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from scalezero.procs import stop_process  # noqa: F401 - tests import it from here
 
 REPO = Path(__file__).resolve().parents[1]
 _LISTENING_RE = re.compile(r"^LISTENING (http://\S+)$", re.MULTILINE)
@@ -56,17 +57,6 @@ def start_listening(cmd: list[str], env: dict[str, str] | None = None,
 def read_log(proc: subprocess.Popen) -> str:
     """Everything the process wrote so far (stdout and stderr together)."""
     return Path(proc.log_path).read_text(errors="replace")
-
-
-def stop_process(proc: subprocess.Popen, timeout_s: float = 15.0) -> int:
-    """SIGTERM by PID, wait, SIGKILL if it will not go; the exit code."""
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            return proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-    return proc.wait(timeout_s)
 
 
 def wait_for(predicate, timeout_s: float, what: str, detail=lambda: "",

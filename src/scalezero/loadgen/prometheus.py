@@ -7,9 +7,7 @@ its PID.
 """
 
 import json
-import os
 import shutil
-import signal
 import socket
 import string
 import subprocess
@@ -20,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from scalezero.errors import ConfigError
+from scalezero.procs import stop_process
 
 REPO = Path(__file__).resolve().parents[3]
 TEMPLATE = REPO / "monitoring" / "prometheus.yml.tmpl"
@@ -111,14 +110,8 @@ class LocalPrometheus:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM by PID (SIGKILL if it will not stop)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout_s)
+        if self.proc is not None:
+            stop_process(self.proc, timeout_s)
 
     def __enter__(self) -> "LocalPrometheus":
         self.start()
