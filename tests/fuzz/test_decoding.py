@@ -5,7 +5,6 @@ wrong; never an exception of another kind (a 500) and never a crash. Derandomize
 (a pinned seed), so CI runs the same examples every time.
 """
 
-import importlib.util
 import io
 import json
 
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image
 from prometheus_client import CollectorRegistry
 
+from modules import load_module
 from procs import REPO
 from scalezero.errors import BadRequest
 from scalezero.runtime.app import create_app
@@ -28,11 +28,7 @@ TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
 
 
 def _inputs():
-    spec = importlib.util.spec_from_file_location(
-        "yolo_inputs_fuzz", REPO / "functions" / "yolo-detect" / "inputs.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_module(REPO / "functions" / "yolo-detect" / "inputs.py", "yolo_inputs_fuzz")
 
 
 INPUTS = _inputs()

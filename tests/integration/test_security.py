@@ -2,7 +2,6 @@
 
 import base64
 import http.client
-import importlib.util
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from platform_helpers import start_gateway
+from modules import load_module
 from procs import REPO
 from reliability import recorder_function
 from scalezero.gateway.limits import exposure_warning
@@ -112,11 +112,7 @@ def test_default_bind_is_loopback(gw):
 # -- URL inputs of yolo-detect: only allowed prefixes, no tricks around them -----------------
 
 def _inputs():
-    spec = importlib.util.spec_from_file_location(
-        "yolo_inputs", REPO / "functions" / "yolo-detect" / "inputs.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_module(REPO / "functions" / "yolo-detect" / "inputs.py", "yolo_inputs")
 
 
 class _Server:

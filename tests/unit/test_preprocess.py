@@ -1,7 +1,6 @@
 """functions/preprocess: validation, letterbox geometry, outputs, sidecar, quarantine."""
 
 import hashlib
-import importlib.util
 import io
 import json
 import sys
@@ -10,6 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 from PIL import Image
+
+from modules import load_module
 
 FN = Path(__file__).resolve().parents[2] / "functions" / "preprocess"
 sys.path.insert(0, str(FN))
@@ -127,10 +128,7 @@ def handler(tmp_path, monkeypatch):
     for k, v in {"bucket_root": tmp_path / "buckets", "output_dir": tmp_path / "out",
                  "quarantine_dir": tmp_path / "quarantine", "target_size": 96}.items():
         monkeypatch.setenv(k, str(v))
-    spec = importlib.util.spec_from_file_location("_preprocess_handler_test", FN / "handler.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(FN / "handler.py", "_preprocess_handler_test")
 
 
 def call(handler, body, ctype="application/json", query=None):

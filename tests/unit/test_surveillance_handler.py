@@ -2,7 +2,6 @@
 yolo-detect results at ``gateway_url``, and a webhook receiver that fails first."""
 
 import base64
-import importlib.util
 import json
 import sys
 import threading
@@ -12,6 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 from prometheus_client import CollectorRegistry
+
+from modules import load_module
 
 FN = Path(__file__).resolve().parents[2] / "functions" / "surveillance"
 sys.path.insert(0, str(FN))
@@ -63,9 +64,7 @@ def chain(tmp_path, monkeypatch):
                  "alert_confidence": "0.5", "merge_window_s": "60", "webhook_backoff_s": "0.01",
                  "bucket_root": str(tmp_path / "buckets")}.items():
         monkeypatch.setenv(k, v)
-    spec = importlib.util.spec_from_file_location("_surveillance_handler_test", FN / "handler.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_module(FN / "handler.py", "_surveillance_handler_test")
     yield module, detector, webhook
     detector.close()
     webhook.close()

@@ -1,20 +1,17 @@
 """yolo-detect's numpy post-processing against the reference implementations it replaces."""
 
-import importlib.util
 import os
 
 import numpy as np
 import pytest
 
 from fixtures.yolo_support import DETECT_DIR, MODELS
+from modules import load_module
 
 
 @pytest.fixture(scope="module")
 def detector():
-    spec = importlib.util.spec_from_file_location("_test_yolo_detector", DETECT_DIR / "detector.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(DETECT_DIR / "detector.py", "_test_yolo_detector")
 
 
 @pytest.fixture(scope="module")
