@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from PIL import Image  # noqa: E402
 
-from procs import REPO, start_instance, stop_process, wait_ready  # noqa: E402
+from procs import start_instance, stop_process, wait_ready  # noqa: E402
 
 # Importing Ultralytics replaces PIL.Image.open process-wide (a HEIF fallback that tries to
 # install pi-heif on any unidentified image). yolo-detect never runs beside Ultralytics, so

@@ -60,7 +60,7 @@ def write_run(tmp_path, t0=1_700_000_000.0):
 
 
 def test_timeline_from_samples(tmp_path):
-    t0 = write_run(tmp_path)
+    write_run(tmp_path)
     _, tl, client = load_timeline(tmp_path)
     ts, rate = tl["fn"]["rate"]
     assert rate[15] == pytest.approx(10.0)  # 5 s window fully inside the burst

@@ -7,7 +7,6 @@ tests/integration/test_runtime_instance.py; these are the fast, exhaustive ones.
 import io
 import threading
 
-import pytest
 from prometheus_client import CollectorRegistry
 
 from scalezero.errors import BadRequest
