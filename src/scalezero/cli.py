@@ -33,11 +33,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scalezero", description=__doc__.splitlines()[0])
+def _global_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def command_of(argv: list[str]) -> str | None:
+    """The command named in ``argv``, found by a parser, so global options may come first."""
+    pre = argparse.ArgumentParser(add_help=False)
+    _global_options(pre)
+    pre.add_argument("command", nargs="?")
+    known, _ = pre.parse_known_args(argv)
+    return known.command
+
+
+def build_parser(wanted: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; only the module of ``wanted`` is imported and adds its options."""
+    parser = argparse.ArgumentParser(prog="scalezero", description=__doc__.splitlines()[0])
+    _global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    wanted = sys.argv[1] if len(sys.argv) > 1 else None
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         # Import only the module of the command being run; `--help` lists names only.
@@ -53,9 +66,8 @@ _SHARED = {name for name, (m, _) in COMMANDS.items() if m == "scalezero.client"}
 
 
 def main(argv: list[str] | None = None) -> None:
-    if argv is not None:
-        sys.argv = [sys.argv[0], *argv]
-    args = build_parser().parse_args()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(command_of(argv)).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

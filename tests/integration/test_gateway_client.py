@@ -61,6 +61,14 @@ def test_deploy_list_describe_scale_logs_remove(gw):
     assert "echo2" not in cli(gw, "list").stdout.decode()
 
 
+@pytest.mark.parametrize("flag", ["-v", "--verbose"])
+def test_global_flags_before_the_command(gw, flag):
+    # The command is found by the parser, not taken from argv[1] (`scalezero -v list`).
+    run = cli(gw, flag, "list")
+    assert run.returncode == 0, run.stderr
+    assert "echo " in run.stdout.decode()
+
+
 def test_without_credentials_the_system_api_says_401(gw):
     run = cli(gw, "list", auth=False)
     assert run.returncode != 0 and b"401" in run.stderr

@@ -1,0 +1,29 @@
+"""The command line: the parser finds the command, wherever the global flags stand."""
+
+import pytest
+
+from scalezero import cli
+
+
+@pytest.mark.parametrize("argv, command", [
+    (["list", "--gateway", "http://x"], "list"),
+    (["-v", "list"], "list"),
+    (["--verbose", "up", "--port", "0"], "up"),
+    (["-v", "conformance", "kpa", "cases.json"], "conformance"),
+    ([], None),
+    (["--help"], None),
+])
+def test_the_command_is_found_by_the_parser(argv, command):
+    assert cli.command_of(argv) == command
+
+
+def test_verbose_before_the_command_parses():
+    argv = ["--verbose", "conformance", "kpa", "cases.json"]
+    args = cli.build_parser(cli.command_of(argv)).parse_args(argv)
+    assert args.verbose and args.command == "conformance" and args.suite == "kpa"
+
+
+def test_an_unknown_command_exits_2_with_the_choices(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["-v", "nope"])
+    assert e.value.code == 2 and "invalid choice: 'nope'" in capsys.readouterr().err
