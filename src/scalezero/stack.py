@@ -109,8 +109,17 @@ def _int(v: str) -> int:
     return int(float(v))
 
 
-def _percent(v: str) -> float:
-    return float(v) / 100 if float(v) > 1 else float(v)
+def _percentage(v: str) -> float:
+    """Knative's target-utilization-percentage: 70 means 0.7 (Knative accepts 1 to 100)."""
+    pct = float(v)
+    if not 1 <= pct <= 100:
+        raise ConfigError(f"{pct:g} is not a percentage in [1, 100] (70 aims at 70 % of target)")
+    return pct / 100
+
+
+def _fraction(v: str) -> float:
+    """OpenFaaS's target-proportion: a fraction of the target, 0.7 means 70 %."""
+    return float(v)
 
 
 def _scale_type(v: str) -> str:
@@ -131,8 +140,16 @@ class ScalingKey:
     field: str
     knative: str | None  # annotation key (full), or None
     openfaas: str | None  # label key, or None
-    parse: Callable[[str], Any]
+    parse: Callable[[str], Any]  # the annotation's (and by default the label's) text to a value
     to_knative: Callable[[Any], str] = str
+    # The label's parser where its unit differs from the annotation's (fraction vs percent).
+    parse_openfaas: Callable[[str], Any] | None = None
+
+    def parser(self, key: str) -> Callable[[str], Any]:
+        """The parser of one key of this row, ``knative`` or ``openfaas``."""
+        if key == self.openfaas and self.parse_openfaas is not None:
+            return self.parse_openfaas
+        return self.parse
 
 
 def _seconds(v: float) -> str:
@@ -145,7 +162,8 @@ SCALING_KEYS: tuple[ScalingKey, ...] = (
     ScalingKey("target", KNATIVE + "target", "com.openfaas.scale.target", float,
                lambda v: f"{v:g}"),
     ScalingKey("target_utilization", KNATIVE + "target-utilization-percentage",
-               "com.openfaas.scale.target-proportion", _percent, lambda v: f"{v * 100:g}"),
+               "com.openfaas.scale.target-proportion", _percentage, lambda v: f"{v * 100:g}",
+               parse_openfaas=_fraction),
     ScalingKey("target_burst_capacity", KNATIVE + "target-burst-capacity", None, float,
                lambda v: f"{v:g}"),
     ScalingKey("min_scale", KNATIVE + "min-scale", "com.openfaas.scale.min", _int),
@@ -182,7 +200,7 @@ def scaling_from(labels: dict[str, str], annotations: dict[str, str],
         for source, k in ((labels, key.openfaas), (annotations, key.knative)):
             if k and k in source:
                 try:
-                    values[key.field] = key.parse(source[k])
+                    values[key.field] = key.parser(k)(source[k])
                 except (ValueError, ConfigError) as e:
                     raise ConfigError(f"{k} = {source[k]!r}: {e}") from None
     if "max_inflight" in environment:

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from scalezero.errors import ConfigError
-from scalezero.stack import (ScalingSettings, load_stack, parse_duration, parse_stack,
-                             scaling_annotations, scaling_from)
+from scalezero.stack import (SCALING_KEYS, ScalingSettings, load_stack, parse_duration,
+                             parse_stack, scaling_annotations, scaling_from)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -93,3 +93,60 @@ def test_envsubst_defaults():
     text = _stack("  f:\n    image: ${REGISTRY:-local}/f:1\n")
     assert parse_stack(text, Path("/tmp"), env={}).functions["f"].image == "local/f:1"
     assert parse_stack(text, Path("/tmp"), env={"REGISTRY": "r"}).functions["f"].image == "r/f:1"
+
+
+K, OF, SZ = "autoscaling.knative.dev/", "com.openfaas.scale.", "scalezero.dev/"
+
+# Every key of the mapping table, with a text and the value it must give: the two keys of
+# target utilisation differ in unit (Knative: percent; OpenFaaS: fraction), so "1" is 1 %
+# as an annotation and 100 % as a label.
+PER_KEY = [
+    (K + "metric", "rps", "metric", "rps"),
+    (OF + "type", "capacity", "metric", "concurrency"),
+    (K + "target", "5", "target", 5.0),
+    (OF + "target", "7.5", "target", 7.5),
+    (K + "target-utilization-percentage", "70", "target_utilization", 0.7),
+    (K + "target-utilization-percentage", "1", "target_utilization", 0.01),
+    (K + "target-utilization-percentage", "100", "target_utilization", 1.0),
+    (OF + "target-proportion", "0.7", "target_utilization", 0.7),
+    (OF + "target-proportion", "1", "target_utilization", 1.0),
+    (K + "target-burst-capacity", "-1", "target_burst_capacity", -1.0),
+    (K + "min-scale", "2", "min_scale", 2),
+    (OF + "min", "3", "min_scale", 3),
+    (K + "max-scale", "9", "max_scale", 9),
+    (OF + "max", "4", "max_scale", 4),
+    (K + "initial-scale", "1", "initial_scale", 1),
+    (K + "activation-scale", "2", "activation_scale", 2),
+    (K + "window", "6s", "stable_window_s", 6.0),
+    (OF + "down.window", "2m", "stable_window_s", 120.0),
+    (K + "panic-window-percentage", "20", "panic_window_pct", 20.0),
+    (K + "panic-threshold-percentage", "150", "panic_threshold_pct", 150.0),
+    (K + "scale-down-delay", "500ms", "scale_down_delay_s", 0.5),
+    (K + "scale-to-zero-pod-retention-period", "1m5s", "scale_to_zero_retention_s", 65.0),
+    (OF + "zero-duration", "15s", "scale_to_zero_retention_s", 15.0),
+    (SZ + "scale-to-zero-grace-period", "2s", "scale_to_zero_grace_s", 2.0),
+    (SZ + "max-scale-up-rate", "3", "max_scale_up_rate", 3.0),
+    (SZ + "max-scale-down-rate", "4", "max_scale_down_rate", 4.0),
+    (SZ + "enable-scale-to-zero", "false", "enable_scale_to_zero", False),
+]
+
+
+@pytest.mark.parametrize("key, text, name, value", PER_KEY)
+def test_each_key_of_the_table_parses_in_its_own_unit(key, text, name, value):
+    source = ({}, {key: text}) if key.startswith((K, SZ)) else ({key: text}, {})
+    assert getattr(scaling_from(*source, {}), name) == pytest.approx(value)
+
+
+def test_the_per_key_cases_cover_every_key_of_the_table():
+    table = {k for row in SCALING_KEYS for k in (row.knative, row.openfaas) if k}
+    assert table == {key for key, *_ in PER_KEY}
+
+
+@pytest.mark.parametrize("labels, annotations, message", [
+    ({}, {K + "target-utilization-percentage": "0.7"}, "not a percentage in \\[1, 100\\]"),
+    ({}, {K + "target-utilization-percentage": "150"}, "not a percentage in \\[1, 100\\]"),
+    ({OF + "target-proportion": "70"}, {}, "target_utilization = 70.0, must be in \\(0, 1\\]"),
+])
+def test_utilisation_out_of_its_unit_is_rejected(labels, annotations, message):
+    with pytest.raises(ConfigError, match=message):
+        scaling_from(labels, annotations, {})
