@@ -132,7 +132,8 @@ def start_prometheus(gateway: str, run_dir: Path, started: list):
         print(f"  prometheus is not installed, so the report reads the load generator's own "
               f"/metrics samples; {prometheus.INSTALL_HINT}")
         return None
-    prom = prometheus.LocalPrometheus(gateway.removeprefix("http://"), run_dir / "prometheus")
+    prom = prometheus.LocalPrometheus(gateway.removeprefix("http://"), run_dir / "prometheus",
+                                      prometheus.PrometheusFiles.in_checkout(REPO))
     started.append(prom)
     try:
         prom.start()

@@ -9,12 +9,13 @@ import time
 
 import pytest
 
+import dashboard
 from platform_helpers import AUTOSCALE, start_gateway
-from procs import wait_for
-from scalezero.loadgen import bodies, dashboard
+from procs import REPO, wait_for
+from scalezero.loadgen import bodies
 from scalezero.loadgen.engine import EngineConfig
 from scalezero.loadgen.profile import parse_profile
-from scalezero.loadgen.prometheus import LocalPrometheus
+from scalezero.loadgen.prometheus import LocalPrometheus, PrometheusFiles
 from scalezero.loadgen.report import make_report
 from scalezero.loadgen.run import RunOptions, run_load
 
@@ -34,7 +35,8 @@ STACK = {FN: {"handler": str(AUTOSCALE), "environment": {"max_inflight": 4},
 @pytest.fixture
 def platform(tmp_path):
     gw = start_gateway(tmp_path, STACK)
-    prom = LocalPrometheus(gw.url.removeprefix("http://"), tmp_path / "prometheus")
+    prom = LocalPrometheus(gw.url.removeprefix("http://"), tmp_path / "prometheus",
+                           PrometheusFiles.in_checkout(REPO))
     try:
         prom.start()
         yield gw, prom

@@ -7,8 +7,8 @@ import subprocess
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+import dashboard as dash_mod
 from scalezero.gateway.metrics import GatewayMetrics, knative_labels
-from scalezero.loadgen import dashboard as dash_mod
 from scalezero.loadgen.sampler import parse_exposition
 
 DASH = dash_mod.load()

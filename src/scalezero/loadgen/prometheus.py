@@ -1,9 +1,10 @@
 """A real Prometheus server on 127.0.0.1 scraping one local gateway every second.
 
-Used by ``make demo`` and the e2e test: the config comes from
+Used by ``make demo`` and the e2e test: the config comes from a checkout's
 ``monitoring/prometheus.yml.tmpl`` with the gateway address and the rules file
-filled in; storage lives in a folder of the caller's; the server is stopped by
-its PID.
+filled in (the caller says where the checkout is: an installed package has
+neither file); storage lives in a folder of the caller's; the server is stopped
+by its PID.
 """
 
 import json
@@ -15,14 +16,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from scalezero.errors import ConfigError
 from scalezero.procs import stop_process
 
-REPO = Path(__file__).resolve().parents[3]
-TEMPLATE = REPO / "monitoring" / "prometheus.yml.tmpl"
-RULES = REPO / "charts" / "scalezero" / "rules" / "scalezero.rules.yml"
 INSTALL_HINT = "install it with: apt-get install prometheus (Debian/Ubuntu), or see prometheus.io/download"
 
 
@@ -31,9 +30,24 @@ def binary() -> str | None:
     return shutil.which("prometheus")
 
 
-def render_config(gateway_hostport: str, rules: Path = RULES) -> str:
-    """monitoring/prometheus.yml.tmpl with the blanks filled in."""
-    return string.Template(TEMPLATE.read_text()).substitute(gateway=gateway_hostport, rules=rules)
+@dataclass(frozen=True)
+class PrometheusFiles:
+    """The repository files a local Prometheus is configured from."""
+
+    template: Path  # prometheus.yml with $gateway and $rules blanks
+    rules: Path  # the recording and alerting rules (the chart's)
+
+    @classmethod
+    def in_checkout(cls, repo: Path) -> "PrometheusFiles":
+        """The files of the checkout rooted at ``repo``."""
+        return cls(repo / "monitoring" / "prometheus.yml.tmpl",
+                   repo / "charts" / "scalezero" / "rules" / "scalezero.rules.yml")
+
+
+def render_config(gateway_hostport: str, files: PrometheusFiles) -> str:
+    """The config template with the blanks filled in."""
+    text = files.template.read_text()
+    return string.Template(text).substitute(gateway=gateway_hostport, rules=files.rules)
 
 
 def _free_port() -> int:
@@ -45,9 +59,11 @@ def _free_port() -> int:
 class LocalPrometheus:
     """``with LocalPrometheus(gateway, workdir) as prom: prom.query("up")``."""
 
-    def __init__(self, gateway_hostport: str, workdir: Path, retention: str = "1d"):
+    def __init__(self, gateway_hostport: str, workdir: Path, files: PrometheusFiles,
+                 retention: str = "1d"):
         self.gateway = gateway_hostport
         self.workdir = Path(workdir)
+        self.files = files
         self.retention = retention
         self.proc: subprocess.Popen | None = None
         self.url = ""
@@ -59,7 +75,7 @@ class LocalPrometheus:
             raise ConfigError(f"prometheus is not installed; {INSTALL_HINT}")
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "prometheus.yml"
-        config.write_text(render_config(self.gateway))
+        config.write_text(render_config(self.gateway, self.files))
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         log = open(self.workdir / "prometheus.log", "w")

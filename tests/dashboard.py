@@ -1,4 +1,4 @@
-"""The Grafana dashboard's PromQL, with Grafana's variables filled in.
+"""Test helper: the Grafana dashboard's PromQL, with Grafana's variables filled in.
 
 Grafana is not needed to check a dashboard: its expressions, with ``$function``,
 ``$__rate_interval`` and ``$__range`` substituted, are plain PromQL that a real
@@ -9,7 +9,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-DASHBOARD = Path(__file__).resolve().parents[3] / "charts" / "scalezero" / "dashboards" / "scalezero.json"
+from procs import REPO
+
+DASHBOARD = REPO / "charts" / "scalezero" / "dashboards" / "scalezero.json"
 
 
 @dataclass(frozen=True)
