@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from platform_helpers import start_gateway
+from platform_helpers import AUTOSCALE, start_gateway
 from procs import wait_for
 from reliability import instance_pids, read_record, recorder_function, wait_gone
 
@@ -74,3 +74,34 @@ def test_gateway_exit_leaves_no_orphan_processes(tmp_path, sig):
             p.stop()
     assert code == (0 if sig == signal.SIGTERM else -signal.SIGKILL)
     assert wait_gone(pids, 10) == [], "processes outlived the gateway"
+
+
+def one_instance(extra_annotations: dict | None = None) -> dict:
+    return {"autoscale": {"handler": str(AUTOSCALE), "image": "scalezero/autoscale:test",
+                          "annotations": {"autoscaling.knative.dev/min-scale": "1",
+                                          **(extra_annotations or {})}}}
+
+
+def test_a_long_url_does_not_wedge_the_instance_or_its_logs(tmp_path):
+    # Issue 16.1: the instance logs the request path; a line over 64 KiB killed the
+    # gateway's reader of its output, the pipe filled, and the instance hung for good.
+    p = start_gateway(tmp_path, one_instance())
+    try:
+        wait_for(lambda: p.json("/system/function/autoscale")["availableReplicas"] == 1, 30,
+                 "a ready instance", p.log)
+        for _ in range(3):
+            status, _, _ = p.request("GET", "/function/autoscale/" + "a" * 200_000,
+                                     auth=False, timeout=15)
+            assert status == 200
+        started = time.monotonic()
+        for i in range(20):  # enough access-log lines to fill a pipe nobody reads
+            status, _, body = p.request("GET", f"/function/autoscale/after-{i}", auth=False,
+                                        timeout=15)
+            assert status == 200, body
+        assert time.monotonic() - started < 15
+        _, _, logs = p.request("GET", "/system/logs?name=autoscale")
+        texts = [json.loads(ln)["text"] for ln in logs.splitlines()]
+        assert any("line cut" in t and len(t) < 20_000 for t in texts), texts[-5:]
+        assert any("after-19" in t for t in texts), "the log stopped after the long line"
+    finally:
+        assert p.stop() == 0

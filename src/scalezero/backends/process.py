@@ -23,6 +23,7 @@ import aiohttp
 
 from scalezero.backends.base import DEAD, DRAINING, READY, STARTING, Instance, LogLine
 from scalezero.backends.lifeline import die_with_parent
+from scalezero.backends.output import read_lines
 from scalezero.errors import ConfigError, FunctionNotFound
 from scalezero.stack import FunctionSpec
 
@@ -63,6 +64,7 @@ class _Proc:
     process: asyncio.subprocess.Process | None = None
     task: asyncio.Task | None = None
     pump: asyncio.Task | None = None  # reads its stdout into the log buffer
+    lines: object = None  # read_lines() of its stdout: shared by _launch and the pump
     stopping: bool = False  # we asked it to stop: its exit is not a crash
 
 
@@ -175,9 +177,10 @@ class ProcessBackend:
         env = {**os.environ, **p.spec.environment, "PYTHONUNBUFFERED": "1"}
         p.process = await self._spawn(p.spec, env)
         p.inst.pid = p.process.pid
+        p.lines = read_lines(p.process.stdout)
         while True:
-            line = await p.process.stdout.readline()
-            if not line:
+            line = await anext(p.lines, None)
+            if line is None:
                 raise RuntimeError("exited before printing its LISTENING line")
             text = line.decode(errors="replace").rstrip()
             if text.startswith(LISTENING):
@@ -201,7 +204,8 @@ class ProcessBackend:
             stderr=asyncio.subprocess.STDOUT)
 
     async def _pump_logs(self, p: _Proc) -> None:
-        async for line in p.process.stdout:
+        # Never stops before EOF (any line length): an unread pipe would block the instance.
+        async for line in p.lines:
             self._log(p, line.decode(errors="replace").rstrip())
 
     async def _until_ready(self, p: _Proc) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from scalezero.backends.lifeline import die_with_parent
+from scalezero.backends.output import read_lines
 from scalezero.errors import ConfigError, ScalezeroError
 
 UNKNOWN_EXIT = -1  # exit code of an instance whose template died before reporting it
@@ -133,6 +134,7 @@ class Template:
         self._dir = tempfile.mkdtemp(prefix="scalezero-prefork-")  # 0700: only we may ask to fork
         self._socket = os.path.join(self._dir, "template.sock")
         self._pump: asyncio.Task | None = None
+        self._lines = None  # read_lines() of its stdout (any line length)
 
     @property
     def alive(self) -> bool:
@@ -154,9 +156,10 @@ class Template:
         self._pump = asyncio.create_task(self._read_reports())
 
     async def _until(self, marker: str) -> None:
+        self._lines = read_lines(self.process.stdout)
         while True:
-            line = await self.process.stdout.readline()
-            if not line:
+            line = await anext(self._lines, None)
+            if line is None:
                 raise PreforkError(f"exited with {await self.process.wait()} while preloading")
             text = line.decode(errors="replace").rstrip()
             self.log(f"[template] {text}")
@@ -192,7 +195,7 @@ class Template:
 
     async def _read_reports(self) -> None:
         from scalezero.backends.prefork_template import EXIT
-        async for line in self.process.stdout:
+        async for line in self._lines:
             text = line.decode(errors="replace").rstrip()
             parts = text.split()
             if len(parts) == 3 and parts[0] == EXIT:
