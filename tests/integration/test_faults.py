@@ -17,7 +17,8 @@ import pytest
 
 from platform_helpers import AUTOSCALE, start_gateway
 from procs import wait_for
-from reliability import instance_pids, read_record, recorder_function, wait_gone
+from reliability import instance_pids, read_record, record_counts, recorder_function, \
+    wait_gone
 
 pytestmark = pytest.mark.slow
 
@@ -103,5 +104,39 @@ def test_a_long_url_does_not_wedge_the_instance_or_its_logs(tmp_path):
         texts = [json.loads(ln)["text"] for ln in logs.splitlines()]
         assert any("line cut" in t and len(t) < 20_000 for t in texts), texts[-5:]
         assert any("after-19" in t for t in texts), "the log stopped after the long line"
+    finally:
+        assert p.stop() == 0
+
+
+def test_requests_in_flight_on_a_killed_instance_are_502_and_never_run_again(tmp_path):
+    # Issue 16.2: GETs and DELETEs re-ran on the replacement (aiohttp's client retries an
+    # idempotent request on a dropped keep-alive connection; the retry was refused and the
+    # gateway re-routed it). Only a request that never reached an instance may be retried.
+    record = tmp_path / "record.txt"
+    fn = recorder_function(record, max_inflight="10")
+    fn["annotations"] = {"autoscaling.knative.dev/min-scale": "1",
+                         "autoscaling.knative.dev/max-scale": "1"}
+    p = start_gateway(tmp_path, {"recorder": fn})
+    try:
+        wait_for(lambda: ready(p) == 1, 30, "a ready instance", p.log)
+        for i in range(3):  # keep-alive connections in the gateway's pool, as in real use
+            assert p.request("GET", f"/function/recorder?warm={i}", auth=False)[0] == 200
+        calls = [(m, f"{m.lower()}-{i}") for m in ("GET", "DELETE") for i in range(5)]
+        with ThreadPoolExecutor(len(calls)) as pool:
+            futures = [pool.submit(p.request, m, "/function/recorder?sleep_ms=3000", None,
+                                   False, {"X-Call-Id": cid}, 30) for m, cid in calls]
+            ids = {cid for _, cid in calls}
+            arrived = wait_for(lambda: (lambda a: len(a) == len(calls) and a)(
+                [w for w in read_record(record) if w[0] == "arrive" and w[1] in ids]),
+                15, "every request to reach the instance")
+            started = time.monotonic()
+            os.kill(int(arrived[0][3]), signal.SIGKILL)
+            results = [f.result() for f in futures]
+            elapsed = time.monotonic() - started
+        assert [r[0] for r in results] == [502] * len(calls), [r[:3:2] for r in results]
+        assert all("error" in json.loads(r[2]) for r in results)
+        assert elapsed < 2.5, f"answered {elapsed:.1f} s after the kill (the sleep is 3 s)"
+        runs = record_counts(record, "arrive")
+        assert {cid: runs[cid] for _, cid in calls} == {cid: 1 for _, cid in calls}
     finally:
         assert p.stop() == 0

@@ -3,7 +3,8 @@
 The function sees only the path after ``/function/<name>`` and the original
 query string (faas-provider's proxy). Hop-by-hop headers are dropped both ways;
 bodies pass through byte for byte (no decompression). A connection that breaks
-mid-request (the instance died) becomes a 502, a slow instance a 504.
+mid-request (the instance died) becomes a 502, a slow instance a 504; such a
+request is never sent again, whatever its method (it may have run).
 """
 
 import asyncio
@@ -65,6 +66,12 @@ class Proxy:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0), auto_decompress=False,
                 timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+            # aiohttp re-sends an idempotent request once when its connection drops (RFC 9112
+            # 9.3.1); to an instance that died mid-request, that re-send is refused and the
+            # gateway then re-routed it, so a GET or DELETE ran twice. Only a request that
+            # never left (Unreachable) may be retried. aiohttp has no public switch for this;
+            # its own TestClient sets the same attribute.
+            self._session._retry_connection = False
         return self._session
 
     async def forward(self, base_url: str, method: str, path: str, headers: Headers,
