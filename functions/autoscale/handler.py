@@ -53,7 +53,7 @@ def _json_knobs(body: bytes) -> dict:
         return {}
     try:
         data = json.loads(body)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: 100,000 '[' and the like
         raise BadRequest(f"body is not JSON ({e}); send e.g. {{\"sleep_ms\": 100}} or use the query") from None
     if not isinstance(data, dict):
         raise BadRequest(f"body must be a JSON object of knobs, got {type(data).__name__}")

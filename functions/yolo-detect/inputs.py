@@ -86,7 +86,7 @@ def image_bytes(body: bytes, content_type: str, allowed_url_prefixes: tuple[str,
         return body
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # Recursion: deep nesting
         raise BadInput(f"malformed JSON body: {e}") from None
     if not isinstance(doc, dict) or not ({"image", "url"} & doc.keys()):
         raise BadInput("JSON body must be an object with \"image\" (base64) or \"url\"")

@@ -8,6 +8,7 @@ wrong; never an exception of another kind (a 500) and never a crash. Derandomize
 import io
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -126,3 +127,11 @@ def test_yolo_image_input_decodes_or_says_bad_input(body, ctype):
         assert str(e)
         return
     assert image.mode == "RGB" and image.size[0] * image.size[1] > 0
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_deeply_nested_json_is_bad_input_not_a_recursion_error(depth):
+    with pytest.raises(BadRequest, match="JSON"):
+        lambda_event(b"[" * depth)
+    with pytest.raises(INPUTS.BadInput, match="JSON"):
+        INPUTS.image_bytes(b"{" + b'"a":[' * depth, "application/json", (), 1 << 20)

@@ -58,7 +58,7 @@ def json_body(body: bytes, what: str) -> Any:
     """``body`` parsed as JSON; BadRequest saying ``what`` was not valid JSON, and why."""
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:  # deep nesting
         raise BadRequest(f"{what} is not valid JSON: {e}") from None
 
 

@@ -88,7 +88,7 @@ def _json(body: bytes) -> dict:
     try:
         doc = json.loads(body)
         return doc if isinstance(doc, dict) else {}
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return {}
 
 

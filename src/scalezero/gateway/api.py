@@ -138,7 +138,7 @@ def status_of(gw: Gateway, name: str) -> dict:
 async def _json_body(request: web.Request) -> dict:
     try:
         doc = json.loads(await request.read() or b"null")
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: nested deeper than ~1000 levels
         raise BadRequest(f"request body is not valid JSON: {e}") from None
     if not isinstance(doc, dict):
         raise BadRequest("request body must be a JSON object")

@@ -67,7 +67,7 @@ def lambda_event(body: bytes) -> Any:
         return {}
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:  # deep nesting
         raise BadRequest(f"this function takes a JSON body ({e}); send JSON with "
                          "Content-Type: application/json") from None
 
@@ -135,7 +135,7 @@ def _str_type(text: str) -> str:
         try:
             json.loads(text)
             return JSON
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
     return "text/plain; charset=utf-8"
 
