@@ -18,7 +18,7 @@ from typing import Callable
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from scalezero.autoscaler.loop import LoopConfig
+from scalezero.gateway.scaling_loop import LoopConfig
 from scalezero.clock import Clock, MonotonicClock
 from scalezero.errors import ConfigError
 from scalezero.events.routes import add_event_routes

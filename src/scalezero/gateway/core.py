@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from scalezero.autoscaler.loop import LoopConfig, ScalingLoop
+from scalezero.gateway.scaling_loop import LoopConfig, ScalingLoop
 from scalezero.backends.base import READY, STARTING, Backend
 from scalezero.clock import Clock
 from scalezero.errors import Conflict, FunctionNotFound, NotReady, ScalezeroError
