@@ -176,7 +176,7 @@ class Platform:
 
 def _is_template(proc: psutil.Process) -> bool:
     try:
-        return "scalezero.backends.prefork_template" in " ".join(proc.cmdline())
+        return "scalezero.runtime.prefork_template" in " ".join(proc.cmdline())
     except psutil.NoSuchProcess:
         return False
 

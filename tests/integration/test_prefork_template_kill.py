@@ -27,7 +27,7 @@ def template_pid(gateway_pid: int) -> int | None:
     """The gateway's child running the pre-fork template, if there is one."""
     for child in psutil.Process(gateway_pid).children():
         try:
-            if "scalezero.backends.prefork_template" in " ".join(child.cmdline()):
+            if "scalezero.runtime.prefork_template" in " ".join(child.cmdline()):
                 return child.pid
         except psutil.NoSuchProcess:
             continue

@@ -2,7 +2,7 @@
 
 Per function, a template process imports the runtime and the libraries its
 ``preload.txt`` names, then forks an instance whenever one is asked for
-(backends/template.py, backends/prefork_template.py). The child imports the
+(backends/template.py, runtime/prefork_template.py). The child imports the
 handler itself, so ONNX Runtime builds its session (and thread pool) after the
 fork, at full speed. Everything after the fork is the process backend's usual
 path: LISTENING line, ``/_/ready`` polling, logs, limits, drain, death.

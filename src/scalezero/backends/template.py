@@ -1,6 +1,6 @@
 """The backend's side of the pre-fork protocol: a template process and the instances it forks.
 
-``Template`` starts ``python -m scalezero.backends.prefork_template DIR SOCKET``
+``Template`` starts ``python -m scalezero.runtime.prefork_template DIR SOCKET``
 (see that module for the protocol), waits for ``TEMPLATE READY`` and asks it for
 instances over the unix socket. ``ForkedProcess`` gives a forked instance the
 interface of ``asyncio.subprocess.Process`` (pid, returncode, stdout, wait,
@@ -142,9 +142,9 @@ class Template:
 
     async def start(self) -> None:
         """Start it and wait for TEMPLATE READY; PreforkError if it does not get there."""
-        from scalezero.backends.prefork_template import READY
+        from scalezero.runtime.prefork_template import READY
         self.process = await asyncio.create_subprocess_exec(
-            self.python, "-m", "scalezero.backends.prefork_template", self.handler_dir,
+            self.python, "-m", "scalezero.runtime.prefork_template", self.handler_dir,
             self._socket, env=self.env, start_new_session=True, stdin=asyncio.subprocess.PIPE,
             preexec_fn=functools.partial(die_with_parent, os.getpid()),  # no orphans on SIGKILL
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
@@ -168,7 +168,7 @@ class Template:
 
     async def fork(self, env: dict[str, str]) -> ForkedProcess:
         """One new instance with ``env``; PreforkError if the template cannot fork."""
-        from scalezero.backends.prefork_template import FORKED
+        from scalezero.runtime.prefork_template import FORKED
         if not self.alive:
             raise PreforkError("the template is not running")
         loop = asyncio.get_running_loop()
@@ -194,7 +194,7 @@ class Template:
         return child
 
     async def _read_reports(self) -> None:
-        from scalezero.backends.prefork_template import EXIT
+        from scalezero.runtime.prefork_template import EXIT
         async for line in self._lines:
             text = line.decode(errors="replace").rstrip()
             parts = text.split()

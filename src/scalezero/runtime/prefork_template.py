@@ -1,4 +1,4 @@
-"""The template process: ``python -m scalezero.backends.prefork_template FUNCTION_DIR SOCKET``.
+"""The template process: ``python -m scalezero.runtime.prefork_template FUNCTION_DIR SOCKET``.
 
 It imports the runtime and the libraries in the function's ``preload.txt``
 (never the handler: no model, no threads), listens on the unix socket
