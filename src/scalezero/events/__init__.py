@@ -1,10 +1,11 @@
 """Event-driven pipelines: storage notifications and CloudEvents into function calls.
 
 ``parse`` decodes S3 notifications and CloudEvents, ``subscriptions`` matches
-them against stack.yml annotations, ``delivery`` and ``routes`` deliver them
-through the gateway (``add_event_routes``), ``objects`` lets functions read the
-object an event names, and ``watch`` (``scalezero watch DIR``) turns files
-appearing in a folder into the same notifications.
+them against stack.yml annotations, ``objects`` lets functions read the object
+an event names, and ``watch`` (``scalezero watch DIR``) turns files appearing in
+a folder into the same notifications. The HTTP routes that receive events and
+deliver them are the gateway's (``scalezero.gateway.eventapi`` and
+``scalezero.gateway.delivery``).
 """
 
 

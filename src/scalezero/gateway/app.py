@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from scalezero.gateway.scaling_loop import LoopConfig
 from scalezero.clock import Clock, MonotonicClock
 from scalezero.errors import ConfigError
-from scalezero.events.routes import add_event_routes
+from scalezero.gateway.eventapi import add_event_routes
 from scalezero.gateway import auth
 from scalezero.gateway.activator import ActivatorConfig
 from scalezero.gateway.asyncapi import ASYNC_QUEUE, add_async_routes

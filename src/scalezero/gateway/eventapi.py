@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from scalezero.errors import ScalezeroError, Unauthorized, error_body
 from scalezero.events import parse
-from scalezero.events.delivery import Deliverer, Delivery, DeliveryConfig, EventMetrics
+from scalezero.gateway.delivery import Deliverer, Delivery, DeliveryConfig, EventMetrics
 from scalezero.events.subscriptions import (Subscription, cloudevent_subscribers,
                                             storage_subscribers, subscriptions_from)
 

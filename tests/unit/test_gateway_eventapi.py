@@ -15,9 +15,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from scalezero.errors import FunctionNotFound
-from scalezero.events.delivery import DeliveryConfig
+from scalezero.gateway.delivery import DeliveryConfig
 from scalezero.events.parse import s3_notification, s3_record
-from scalezero.events.routes import add_event_routes
+from scalezero.gateway.eventapi import add_event_routes
 from scalezero.gateway.asyncapi import ASYNC_QUEUE
 from scalezero.stack import parse_stack
 
