@@ -38,12 +38,23 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    """Run ``model export``; prints progress and the metadata path."""
+    """Run ``model export``; prints progress and the metadata path.
+
+    The one place that writes the process environment: Ultralytics reads its
+    settings from it at import, so they are set here, before ``export`` imports it.
+    """
     if args.imgsz < 32 or args.imgsz % 32:
         raise ConfigError(f"imgsz = {args.imgsz}, must be a positive multiple of 32")
     if args.weights is not None and not args.weights.is_file():
         raise ConfigError(f"weights = {args.weights}: no such file")
-    meta = export(args.out, args.imgsz, args.weights, args.opset, args.offline, args.force)
+    meta = None if args.force else up_to_date(args.out, args.imgsz, args.weights)
+    if meta:
+        _log(f"up to date: {args.out / NAME}.onnx ({meta['source']}); --force to redo")
+    else:
+        offline = args.offline or os.environ.get("YOLO_OFFLINE", "").lower() in ("1", "true", "yes")
+        online = args.weights is None and not offline and is_online()
+        os.environ.update(ultralytics_env(args.out, online, os.environ))
+        meta = export(args.out, args.imgsz, args.weights, args.opset, online)
     print(f"model: {args.out / (NAME + '.onnx')} (trained: {'yes' if meta['trained'] else 'NO'})")
     return 0
 
@@ -74,16 +85,13 @@ def up_to_date(out: Path, imgsz: int, weights: Path | None) -> dict | None:
 
 
 def export(out: Path, imgsz: int, weights: Path | None, opset: int | None,
-           offline: bool, force: bool) -> dict:
-    """Export (or keep) the model files; returns the metadata written to ``yolo26n.json``."""
+           online: bool) -> dict:
+    """Export the model files; returns the metadata written to ``yolo26n.json``.
+
+    Call it with ``ultralytics_env`` applied to the environment (``main`` does).
+    """
     out.mkdir(parents=True, exist_ok=True)
-    if not force and (meta := up_to_date(out, imgsz, weights)):
-        _log(f"up to date: {out / NAME}.onnx ({meta['source']}); --force to redo")
-        return meta
     started = time.perf_counter()
-    offline = offline or os.environ.get("YOLO_OFFLINE", "").lower() in ("1", "true", "yes")
-    online = weights is None and not offline and is_online()
-    _quiet_ultralytics(out, online)
     _log("importing PyTorch and Ultralytics (a few seconds)")
     model, source, trained = _load(weights, online)
     pt_path = out / f"{NAME}.pt"
@@ -99,12 +107,13 @@ def export(out: Path, imgsz: int, weights: Path | None, opset: int | None,
     return meta
 
 
-def _quiet_ultralytics(out: Path, online: bool) -> None:
+def ultralytics_env(out: Path, online: bool, environ: dict[str, str]) -> dict[str, str]:
+    """The Ultralytics settings to add to ``environ`` (values already there win, but YOLO_OFFLINE)."""
     # Without YOLO_OFFLINE the Ultralytics import alone waits on network look-ups (1.8 s -> 14 s).
-    os.environ["YOLO_OFFLINE"] = "0" if online else "1"
-    os.environ.setdefault("YOLO_AUTOINSTALL", "0")
-    os.environ.setdefault("YOLO_VERBOSE", "0")
-    os.environ.setdefault("YOLO_CONFIG_DIR", str((out / ".ultralytics").resolve()))
+    wanted = {"YOLO_AUTOINSTALL": "0", "YOLO_VERBOSE": "0",
+              "YOLO_CONFIG_DIR": str((out / ".ultralytics").resolve())}
+    return {**wanted, **{k: environ[k] for k in wanted if k in environ},
+            "YOLO_OFFLINE": "0" if online else "1"}
 
 
 def is_online(timeout_s: float = ONLINE_TIMEOUT_S) -> bool:

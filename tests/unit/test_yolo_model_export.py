@@ -95,3 +95,10 @@ def test_untrained_warning_is_loud(capsys):
     model._warn_untrained()
     err = capsys.readouterr().err
     assert "UNTRAINED" in err and "--weights yolo26n.pt" in err
+
+
+def test_ultralytics_settings_are_computed_not_written(tmp_path):
+    env = model.ultralytics_env(tmp_path, online=False, environ={"YOLO_VERBOSE": "1"})
+    assert env == {"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "0", "YOLO_VERBOSE": "1",
+                   "YOLO_CONFIG_DIR": str((tmp_path / ".ultralytics").resolve())}
+    assert model.ultralytics_env(tmp_path, True, {"YOLO_OFFLINE": "1"})["YOLO_OFFLINE"] == "0"

@@ -3,10 +3,9 @@
 import math
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
+# A Figure of its own, not pyplot: it draws to a file with no backend to choose
+# and no global state, so importing this module changes nothing for the caller.
+from matplotlib.figure import Figure
 
 
 def _rel(series, t0: float):
@@ -17,8 +16,8 @@ def _rel(series, t0: float):
 def plot_timeline(timeline: dict, client: dict, t0: float, path: Path, title: str = "") -> Path:
     """Write the PNG: three panels per function sharing the time axis."""
     functions = sorted(timeline)
-    fig, axes = plt.subplots(3 * len(functions), 1, figsize=(11, 2.6 * 3 * len(functions)),
-                             sharex=True, squeeze=False)
+    fig = Figure(figsize=(11, 2.6 * 3 * len(functions)))
+    axes = fig.subplots(3 * len(functions), 1, sharex=True, squeeze=False)
     for i, f in enumerate(functions):
         rate_ax, inst_ax, lat_ax = (axes[3 * i + k][0] for k in range(3))
         _rate_panel(rate_ax, timeline[f], client.get(f, {}), t0, f)
@@ -28,7 +27,6 @@ def plot_timeline(timeline: dict, client: dict, t0: float, path: Path, title: st
     fig.suptitle(title or "scalezero: scaling timeline")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path
 
 
