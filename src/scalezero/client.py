@@ -54,6 +54,21 @@ class Client:
             raise ScalezeroError(f"cannot reach the gateway at {self.gateway} ({reason}); "
                                  "is `scalezero up` running?") from None
 
+    def stream_lines(self, path: str):
+        """The lines of a GET as they arrive (a followed log); RequestFailed on a non-200."""
+        req = urllib.request.Request(self.gateway + path)
+        if self.credentials:
+            req.add_header("Authorization", self.credentials.header())
+        try:
+            with urllib.request.urlopen(req, timeout=None) as r:
+                yield from (line for line in r if line.strip())
+        except urllib.error.HTTPError as e:
+            raise RequestFailed(f"GET {path}: server returned {e.code}: "
+                                f"{e.read().decode(errors='replace').strip()}") from None
+        except (urllib.error.URLError, OSError) as e:
+            raise ScalezeroError(f"cannot reach the gateway at {self.gateway} "
+                                 f"({getattr(e, 'reason', e)})") from None
+
     def expect(self, method: str, path: str, ok: tuple[int, ...], body=None) -> bytes:
         status, _, data = self.call(method, path, body)
         if status not in ok:
@@ -85,6 +100,9 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         parser.add_argument("--replicas", type=int, required=True, help="instance count")
     if command == "logs":
         parser.add_argument("--tail", type=int, default=0, help="last N lines (0 = all kept)")
+        parser.add_argument("--since", default="", help="only lines since an RFC 3339 time")
+        parser.add_argument("-f", "--follow", action="store_true",
+                            help="keep printing new lines until interrupted")
     parser.set_defaults(_client_command=command)
 
 
@@ -184,10 +202,11 @@ def scale(client: Client, args) -> int:
 
 
 def logs(client: Client, args) -> int:
-    path = f"/system/logs?name={_q(args.name)}&tail={args.tail}"
-    for line in client.expect("GET", path, (200,)).decode().splitlines():
+    query = urllib.parse.urlencode({"name": args.name, "tail": args.tail, "since": args.since,
+                                    "follow": str(args.follow).lower()})
+    for line in client.stream_lines(f"/system/logs?{query}"):
         entry = json.loads(line)
-        print(f"{entry['timestamp']} {entry['instance']} {entry['text']}")
+        print(f"{entry['timestamp']} {entry['instance']} {entry['text']}", flush=True)
     return 0
 
 

@@ -5,7 +5,7 @@ Shapes follow ``openfaas-gateway-spec.yml`` and faas-provider's Go types
 ``{"error": ...}`` through one middleware and the table in scalezero.errors.
 """
 
-import datetime
+import asyncio
 import json
 import logging
 import platform
@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from scalezero import errors
 from scalezero.errors import BadRequest, FunctionNotFound, ScalezeroError
 from scalezero.gateway.auth import REALM, Credentials
+from scalezero.gateway import logstream
 from scalezero.gateway.core import Gateway
 from scalezero.stack import FunctionSpec, check_name, function_from
 
@@ -25,6 +26,7 @@ DEFAULT_NAMESPACE = "openfaas-fn"
 VERSION = "0.1.0"
 GATEWAY = web.AppKey("gateway", Gateway)
 CREDENTIALS = web.AppKey("credentials", Credentials)
+LOGS_STOPPING = web.AppKey("logs_stopping", asyncio.Event)  # set when the gateway stops
 
 
 def json_error(err: ScalezeroError) -> web.Response:
@@ -75,6 +77,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/system/scale-function/{name}", scale_function)
     app.router.add_get("/system/namespaces", namespaces)
     app.router.add_get("/system/logs", logs)
+    app[LOGS_STOPPING] = asyncio.Event()
+    app.on_shutdown.append(_end_log_streams)
     app.router.add_route("*", "/function/{target}", invoke)
     app.router.add_route("*", "/function/{target}/{tail:.*}", invoke)
 
@@ -211,30 +215,22 @@ async def scale_function(request: web.Request) -> web.Response:
     return web.Response(status=202)
 
 
-async def logs(request: web.Request) -> web.Response:
-    """GET /system/logs?name=&tail=&instance=: NDJSON LogEntry lines (no follow)."""
-    q = request.query
-    name = q.get("name")
-    if not name:
-        raise BadRequest("name is required: /system/logs?name=<function>")
-    _check_namespace(q.get("namespace"))
-    try:
-        tail = int(q.get("tail") or 0)
-    except ValueError:
-        raise BadRequest(f"tail = {q.get('tail')!r}, must be an integer") from None
+async def logs(request: web.Request) -> web.StreamResponse:
+    """GET /system/logs?name=&tail=&since=&follow=&instance=: NDJSON LogEntry lines."""
+    q = logstream.parse_query(request.query)
+    _check_namespace(request.query.get("namespace"))
     gw = request.app[GATEWAY]
-    ns = gw.record(name).spec.namespace
-    lines = [ln for ln in gw.backend.logs(name) if q.get("instance") in (None, "", ln.instance)]
-    lines = lines[-tail:] if tail > 0 else lines
-    body = "".join(json.dumps({"name": name, "namespace": ns, "instance": ln.instance,
-                               "timestamp": _iso(ln.timestamp), "text": ln.text}) + "\n"
-                   for ln in lines)
-    return web.Response(text=body, content_type="application/x-ndjson")
+    ns = gw.record(q.name).spec.namespace
+    if q.follow:
+        return await logstream.follow(request, gw, q, ns, request.app[LOGS_STOPPING])
+    body = b"".join(logstream.entry(ln, q.name, ns)
+                    for ln in logstream.history(gw.backend.logs(q.name), q))
+    return web.Response(body=body, content_type="application/x-ndjson")
 
 
-def _iso(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat().replace(
-        "+00:00", "Z")
+async def _end_log_streams(app: web.Application) -> None:
+    """On shutdown: followed log streams end, so they do not hold the server's exit."""
+    app[LOGS_STOPPING].set()
 
 
 async def invoke(request: web.Request) -> web.Response:
