@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from scalezero.backends.base import function_environment
 from scalezero.errors import ConfigError
 from scalezero.stack import FunctionSpec, Stack, load_stack, scaling_annotations
 
@@ -39,7 +40,7 @@ def function_values(spec: FunctionSpec) -> dict:
         "image": spec.image,
         "annotations": scaling_annotations(spec.scaling),
         "containerConcurrency": spec.scaling.container_concurrency,
-        "env": dict(spec.environment),
+        "env": function_environment(spec),
         "resources": resources,
         "gpu": _gpu_count(spec.limits.get(GPU, "0"), spec.name),
     }

@@ -15,6 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from scalezero.backends.base import function_environment
 from scalezero.backends.ksvc import ksvc_manifest
 from scalezero.chart import chart_values
 from scalezero.stack import parse_stack, scaling_annotations

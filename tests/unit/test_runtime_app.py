@@ -22,8 +22,9 @@ def make_client(func, kind="handle", **config):
 
 
 def echo(event, context):
-    return {"method": event.method, "path": event.path, "query": event.query,
-            "body": event.body.decode(), "ua": event.headers.get("X-Test"), "fn": context.function_name}
+    return {"statusCode": 200, "body": {
+        "method": event.method, "path": event.path, "query": event.query.to_dict(),
+        "body": event.body.decode(), "ua": event.headers.get("x-test"), "fn": context.function_name}}
 
 
 def test_every_method_and_path_reaches_the_handler():

@@ -11,24 +11,33 @@ from scalezero.runtime.loader import Handler
 from scalezero.errors import ConfigError
 
 
+# handle(event, context) results go through Flask: tests/unit/test_contract_python3_http.py.
+
+def test_handle_result_is_index_py_format_response():
+    assert from_handle(None) == ("", 200)
+    assert from_handle({"body": "hi"}) == ("hi", 200, [])
+    assert from_handle({"statusCode": 201, "body": 5, "headers": {"X": "1"}}) == ("5", 201, [("X", "1")])
+    assert from_handle("as is") == "as is"
+
+
 @pytest.mark.parametrize("result, status, ctype, body", [
     ("hi", 200, "text/plain; charset=utf-8", b"hi"),
     (b"\x00\x01", 200, "application/octet-stream", b"\x00\x01"),
     ({"a": 1}, 200, "application/json", b'{"a": 1}'),
     ([1, 2], 200, "application/json", b"[1, 2]"),
-    (None, 200, None, b""),  # OpenFaaS python3-http: None is an empty 200
+    (None, 200, None, b""),
     ({"statusCode": 201, "body": "ok"}, 201, "text/plain; charset=utf-8", b"ok"),
     ({"statusCode": 200, "body": {"x": [1]}}, 200, "application/json", b'{"x": [1]}'),
     ({"statusCode": 204}, 204, None, b""),
 ])
-def test_handle_results(result, status, ctype, body):
-    r = from_handle(result)
-    assert (r.status, r.headers.get("Content-Type"), r.body) == (status, ctype, body)
+def test_plain_lambda_results(result, status, ctype, body):
+    r = from_lambda(result)
+    assert (r.status, r.header("Content-Type"), r.body) == (status, ctype, body)
 
 
-def test_handler_headers_win_over_the_default_type():
-    r = from_handle({"statusCode": 200, "body": "<b>", "headers": {"content-type": "text/html"}})
-    assert r.headers == {"content-type": "text/html"}
+def test_lambda_headers_win_over_the_default_type():
+    r = from_lambda({"statusCode": 200, "body": "<b>", "headers": {"content-type": "text/html"}})
+    assert r.headers == [("content-type", "text/html")]
 
 
 @pytest.mark.parametrize("result, message", [
@@ -41,22 +50,22 @@ def test_handler_headers_win_over_the_default_type():
     ({"statusCode": 200, "body": 3.5}, "returned a float"),
     ({"bad": object()}, "not JSON serialisable"),
 ])
-def test_bad_handle_results_are_500_with_a_clear_message(result, message):
+def test_bad_lambda_results_are_500_with_a_clear_message(result, message):
     with pytest.raises(HandlerResultError, match=message) as info:
-        from_handle(result)
+        from_lambda(result)
     assert info.value.status == 500
 
 
 def test_lambda_seed_style_json_string_is_labelled_json():
     r = from_lambda({"statusCode": 200, "body": json.dumps({"detections": []})})
-    assert r.headers["Content-Type"] == "application/json"
+    assert r.header("Content-Type") == "application/json"
     assert json.loads(r.body) == {"detections": []}
 
 
 def test_lambda_base64_body():
     r = from_lambda({"statusCode": 200, "isBase64Encoded": True,
                      "body": base64.b64encode(b"\xff\xd8").decode(), "headers": {"Content-Type": "image/jpeg"}})
-    assert r.body == b"\xff\xd8" and r.headers["Content-Type"] == "image/jpeg"
+    assert r.body == b"\xff\xd8" and r.header("Content-Type") == "image/jpeg"
 
 
 def test_lambda_bad_base64_is_a_handler_error():

@@ -12,12 +12,12 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "functions"
 
 
 def test_load_handle_style_with_warmup():
-    h = load_handler(FIXTURES / "slow", module_name="fixture_slow_handler")
+    h = load_handler(FIXTURES / "slow", package="fixture_slow")
     assert h.kind == "handle" and h.warmup is not None and h.source.endswith("slow/handler.py")
 
 
 def test_load_lambda_style():
-    assert load_handler(FIXTURES / "lambda-echo", module_name="fixture_lambda_handler").kind == "lambda"
+    assert load_handler(FIXTURES / "lambda-echo", package="fixture_lambda").kind == "lambda"
 
 
 def test_missing_handler_file_is_a_config_error(tmp_path):
@@ -27,7 +27,7 @@ def test_missing_handler_file_is_a_config_error(tmp_path):
 
 def test_broken_import_fails_the_slot_with_the_reason():
     slot = HandlerSlot()
-    assert not load_into(slot, FIXTURES / "broken", "fixture_broken_handler")
+    assert not load_into(slot, FIXTURES / "broken", "fixture_broken")
     assert not slot.ready and "broken on purpose" in slot.status_text()
 
 
@@ -35,7 +35,7 @@ def test_load_into_runs_warmup_before_ready(tmp_path):
     (tmp_path / "handler.py").write_text(
         "CALLS = []\ndef warmup():\n    CALLS.append('warm')\ndef handle(e, c):\n    return CALLS\n")
     slot = HandlerSlot()
-    assert load_into(slot, tmp_path, "fixture_tmp_handler")
+    assert load_into(slot, tmp_path, "fixture_tmp")
     assert slot.get().func(None, None) == ["warm"]
 
 
@@ -54,3 +54,26 @@ def test_preload_of_a_missing_module_says_which(tmp_path):
     (tmp_path / "preload.txt").write_text("no_such_module_here  # typo\n")
     with pytest.raises(ConfigError, match="'no_such_module_here'"):
         preload(tmp_path)
+
+
+def test_the_folder_is_a_package_so_relative_imports_work(tmp_path):
+    # As the templates' `from function import handler`: handler.py is function.handler.
+    (tmp_path / "helper.py").write_text("def shout(s):\n    return s.upper()\n")
+    (tmp_path / "handler.py").write_text(
+        "from .helper import shout\nimport helper\n"
+        "def handle(event, context):\n    return shout('hi') + helper.shout('!')\n")
+    h = load_handler(tmp_path, package="fixture_relative")
+    assert h.func(None, None) == "HI!"
+    assert sys.modules["fixture_relative.handler"].__package__ == "fixture_relative"
+
+
+def test_a_failed_import_leaves_no_half_package(tmp_path):
+    (tmp_path / "handler.py").write_text("from .missing import x\n")
+    with pytest.raises(ImportError):
+        load_handler(tmp_path, package="fixture_half")
+    assert not [n for n in sys.modules if n.startswith("fixture_half")]
+
+
+def test_handle_req_is_the_classic_template(tmp_path):
+    (tmp_path / "handler.py").write_text("def handle(req):\n    return req\n")
+    assert load_handler(tmp_path, package="fixture_classic").kind == "classic"

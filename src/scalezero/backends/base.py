@@ -9,9 +9,29 @@ Knative Services (and Knative does the scaling). The gateway routes to
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
+from scalezero.errors import ConfigError
+from scalezero.runtime.config import parse_size
+from scalezero.runtime.lambda_events import check_event_kind
 from scalezero.stack import FunctionSpec
 
 STARTING, READY, DRAINING, DEAD = "starting", "ready", "draining", "dead"
+LAMBDA_EVENT = "scalezero.dev/lambda-event"  # annotation: json | api-gateway-v1 | api-gateway-v2
+
+
+def function_environment(spec: FunctionSpec) -> dict[str, str]:
+    """What every instance of ``spec`` gets in its environment, whatever the backend:
+    the function's own ``environment``, plus the runtime knobs that come from its
+    annotations and limits (the Lambda event format, Lambda's memory size variable)."""
+    env = dict(spec.environment)
+    if LAMBDA_EVENT in spec.annotations:
+        env["lambda_event"] = check_event_kind(spec.annotations[LAMBDA_EVENT])
+    memory = spec.limits.get("memory")
+    if memory and "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" not in env:
+        try:
+            env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(max(1, parse_size(memory) // 2**20))
+        except ValueError as e:
+            raise ConfigError(f"functions.{spec.name}.limits.memory = {memory!r}: {e}") from None
+    return env
 
 
 @dataclass

@@ -7,6 +7,7 @@ both take the autoscaling annotations from ``scalezero.stack.scaling_annotations
 
 from dataclasses import dataclass
 
+from scalezero.backends.base import function_environment
 from scalezero.errors import ConfigError
 from scalezero.stack import FunctionSpec, scaling_annotations
 
@@ -52,7 +53,7 @@ def container(spec: FunctionSpec, opts: KsvcOptions) -> dict:
         "image": spec.image,
         "imagePullPolicy": opts.image_pull_policy,
         "ports": [{"name": "http1", "containerPort": opts.port}],
-        "env": [{"name": k, "value": v} for k, v in sorted(spec.environment.items())],
+        "env": [{"name": k, "value": v} for k, v in sorted(function_environment(spec).items())],
         # No periodSeconds: the queue-proxy then probes every 50 ms, so a cold
         # start is routed the moment the model is loaded.
         "readinessProbe": {"httpGet": {"path": READY_PATH}, "successThreshold": 1},

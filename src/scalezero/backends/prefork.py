@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scalezero.backends.base import LogLine
+from scalezero.backends.base import LogLine, function_environment
 from scalezero.backends.process import ProcessBackend, ProcessConfig, launch_command
 from scalezero.backends.template import PreforkError, Template, TemplateConfig
 from scalezero.errors import ConfigError
@@ -159,7 +159,7 @@ class PreforkBackend(ProcessBackend):
         return await asyncio.shield(self._starting[spec.name])
 
     async def _start_template(self, spec: FunctionSpec) -> Template:
-        env = {**os.environ, **spec.environment, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **function_environment(spec), "PYTHONUNBUFFERED": "1"}
         t = Template(str(spec.handler), self.config.python, env, self.prefork.template,
                      lambda text: self._note(spec.name, text))
         try:

@@ -21,7 +21,8 @@ from typing import Callable
 
 import aiohttp
 
-from scalezero.backends.base import DEAD, DRAINING, READY, STARTING, Instance, LogLine
+from scalezero.backends.base import (DEAD, DRAINING, READY, STARTING, Instance, LogLine,
+                                     function_environment)
 from scalezero.backends.lifeline import die_with_parent
 from scalezero.backends.output import read_lines
 from scalezero.errors import ConfigError, FunctionNotFound
@@ -174,7 +175,7 @@ class ProcessBackend:
             await self._exited(p)
 
     async def _launch(self, p: _Proc) -> None:
-        env = {**os.environ, **p.spec.environment, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **function_environment(p.spec), "PYTHONUNBUFFERED": "1"}
         p.process = await self._spawn(p.spec, env)
         p.inst.pid = p.process.pid
         p.lines = read_lines(p.process.stdout)

@@ -10,16 +10,18 @@ logged, and the instance keeps serving.
 
 import json
 import logging
-import socket
+import os
 import time
+import uuid
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from scalezero.errors import Overloaded, PayloadTooLarge, ScalezeroError, error_body, error_headers
-from scalezero.runtime import contract
+from scalezero.runtime import contract, lambda_events
 from scalezero.runtime.config import RuntimeConfig
 from scalezero.runtime.limiter import InflightLimiter, call_with_deadline
 from scalezero.runtime.loader import Handler, HandlerSlot
@@ -55,7 +57,7 @@ def create_app(handler: Handler | HandlerSlot, config: RuntimeConfig,
     limiter = InflightLimiter(config.max_inflight)
     metrics = WatchdogMetrics(registry, limiter)
     # Handlers may add their own metrics to the instance registry (context.extra["registry"]).
-    context = contract.Context(socket.gethostname(), config.function_name, {"registry": registry})
+    context = contract.Context(contract.hostname(), config.function_name, {"registry": registry})
     app = Flask(__name__)
     app.extensions["scalezero.limiter"] = limiter
     _add_probes(app, slot, registry)
@@ -105,7 +107,7 @@ def _respond(slot, limiter, config, context) -> Response:
         if not limiter.try_acquire():
             raise Overloaded(f"max_inflight = {config.max_inflight} requests are already running "
                              "on this instance; retry after the Retry-After seconds")
-        result = call_with_deadline(_call(handler, body, context),
+        result = call_with_deadline(_call(handler, body, context, config),
                                     config.handler_deadline_s, limiter.release)
     except ScalezeroError as e:
         if e.status >= 500:
@@ -115,7 +117,20 @@ def _respond(slot, limiter, config, context) -> Response:
         log.exception("the handler raised on %s %s", request.method, request.path)
         return error_response(ScalezeroError(
             f"the handler raised {type(e).__name__}: {e} (traceback in the instance log)"))
-    return Response(result.body, result.status, result.headers)
+    return _to_flask(result)
+
+
+def _to_flask(result) -> Response:
+    """A contract Response, or a value for Flask's make_response (the templates' way)."""
+    if isinstance(result, contract.Response):
+        return Response(result.body, result.status, result.headers)
+    try:
+        return current_app.make_response(result)
+    except (TypeError, ValueError) as e:
+        log.error("%s %s: the handler's result is unusable: %s", request.method, request.path, e)
+        return error_response(contract.HandlerResultError(
+            f"handle returned a {type(result).__name__} that Flask cannot send ({e}); return a "
+            'str, bytes, a dict/list (JSON) or {"statusCode": ..., "body": ..., "headers": ...}'))
 
 
 def read_body(limit: int) -> bytes:
@@ -134,14 +149,39 @@ def _too_large(size: str, limit: int) -> str:
     return f"request body is {size}, max_body_size = {limit} bytes; send a smaller body"
 
 
-def _call(handler: Handler, body: bytes, context: contract.Context):
+def _call(handler: Handler, body: bytes, context: contract.Context, config: RuntimeConfig):
     """A no-argument call of the handler; the request is read here, in the request
     thread, because the call itself may run in a deadline thread."""
     if handler.kind == "lambda":
-        return lambda: contract.from_lambda(handler.func(contract.lambda_event(body), context))
-    event = contract.Event(body=body, headers=dict(request.headers), method=request.method,
-                           query=request.args.to_dict(), path=request.path)
+        return _lambda_call(handler, body, config, context.extra)
+    if handler.kind == "classic":
+        req = body if config.raw_body else body.decode("utf-8", "replace")
+        return lambda: contract.from_classic(handler.func(req))
+    event = contract.Event(body=body, headers=Headers(list(request.headers.items())),
+                           method=request.method, query=request.args, path=request.path)
     return lambda: contract.from_handle(handler.func(event, context))
+
+
+def _lambda_call(handler: Handler, body: bytes, config: RuntimeConfig, extra: dict):
+    req = lambda_events.HttpRequest(
+        method=request.method, path=request.path,
+        raw_query=request.query_string.decode("latin-1"), headers=list(request.headers.items()),
+        query=list(request.args.items(multi=True)), body=body,
+        source_ip=request.remote_addr or "127.0.0.1",
+        request_id=request.headers.get("X-Call-Id") or str(uuid.uuid4()))
+    deadline = time.monotonic() + config.handler_deadline_s if config.handler_deadline_s else 0.0
+    context = lambda_events.LambdaContext(config.function_name, config.memory_limit_mb, deadline,
+                                          req.request_id, f"{contract.hostname()}-{os.getpid()}",
+                                          extra)
+    kind = config.lambda_event
+    if kind == "api-gateway-v1":
+        event = lambda_events.api_gateway_v1(req)
+        return lambda: lambda_events.from_v1(handler.func(event, context))
+    if kind == "api-gateway-v2":
+        event = lambda_events.api_gateway_v2(req)
+        return lambda: lambda_events.from_v2(handler.func(event, context))
+    event = contract.lambda_event(body)
+    return lambda: contract.from_lambda(handler.func(event, context))
 
 
 def error_response(err: ScalezeroError) -> Response:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from scalezero.errors import ConfigError
+from scalezero.runtime.lambda_events import check_event_kind
 from scalezero.stack import parse_duration
 
 MIB = 1024 * 1024
@@ -41,6 +42,12 @@ class RuntimeConfig:
     probe_threads: int = 4
     # Name reported in the handler's context and logs ("" = the function folder's name).
     function_name: str = ""
+    # The classic handle(req) gets bytes, not text (the python3-flask template's RAW_BODY).
+    raw_body: bool = False
+    # lambda_handler's event: json, api-gateway-v1 or api-gateway-v2 (runtime/lambda_events.py).
+    lambda_event: str = "json"
+    # Lambda context.memory_limit_in_mb (Lambda's own variable; the backend sets it from limits).
+    memory_limit_mb: int = 128
 
     def __post_init__(self):
         _validate(self)
@@ -72,7 +79,9 @@ class RuntimeConfig:
         parsers = {"max_inflight": ("max_inflight", _int), "exec_timeout": ("exec_timeout_s", _dur),
                    "write_timeout": ("write_timeout_s", _dur), "read_timeout": ("read_timeout_s", _dur),
                    "max_body_size": ("max_body_size", parse_size), "threads": ("threads", _int),
-                   "function_name": ("function_name", str)}
+                   "function_name": ("function_name", str), "RAW_BODY": ("raw_body", _true),
+                   "lambda_event": ("lambda_event", str),
+                   "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": ("memory_limit_mb", _int)}
         values = {}
         for key, (field, parse) in parsers.items():
             raw = env.get(key)
@@ -96,6 +105,11 @@ def _int(text: str) -> int:
         raise ValueError(f"{text!r} is not an integer") from None
 
 
+def _true(text: str) -> bool:
+    # The python3-flask template's test: "true" (any case) or "1"; anything else is false.
+    return text.lower() == "true" or text == "1"
+
+
 def _dur(text: str) -> float:
     try:
         return parse_duration(text)
@@ -111,10 +125,11 @@ def _parse(key: str, raw: str, parse):
 
 
 def _validate(c: RuntimeConfig) -> None:
+    check_event_kind(c.lambda_event)
     checks = [("max_inflight", c.max_inflight, 0), ("exec_timeout", c.exec_timeout_s, 0),
               ("write_timeout", c.write_timeout_s, 0), ("read_timeout", c.read_timeout_s, 0),
               ("max_body_size", c.max_body_size, 1), ("threads", c.threads, 0),
-              ("probe_threads", c.probe_threads, 1)]
+              ("probe_threads", c.probe_threads, 1), ("memory_limit_mb", c.memory_limit_mb, 1)]
     for name, value, low in checks:
         if value < low:
             raise ConfigError(f"{name} = {value}, must be >= {low}")

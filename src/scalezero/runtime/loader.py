@@ -1,7 +1,10 @@
 """Finding and importing a function's handler, and preloading its libraries.
 
 ``load_handler(function_dir)`` imports ``function_dir/handler.py`` (its model
-loads here, once per instance) and returns a ``Handler``. ``preload`` imports
+loads here, once per instance) and returns a ``Handler``. The folder is imported
+as the package ``function``, as the OpenFaaS templates do (``from function
+import handler``), so ``from .helper import x`` works; the folder is also first
+on ``sys.path``, so ``import helper`` works too. ``preload`` imports
 only the libraries named in ``function_dir/preload.txt`` (one module per line,
 ``#`` comments): no per-instance state, so a template process can preload and
 then fork instances that start warm (the "pre-fork" start path reuses this).
@@ -11,6 +14,7 @@ then fork instances that start warm (the "pre-fork" start path reuses this).
 
 import importlib
 import importlib.util
+import inspect
 import logging
 import sys
 import threading
@@ -25,7 +29,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Handler:
-    """An imported handler: ``kind`` is "handle" (OpenFaaS) or "lambda" (AWS)."""
+    """An imported handler: ``kind`` is "handle" (python3-http), "classic"
+    (python3 / python3-flask's ``handle(req)``) or "lambda" (AWS)."""
 
     kind: str
     func: Callable[[Any, Any], Any]
@@ -41,9 +46,22 @@ class Handler:
         for name, kind in (("handle", "handle"), ("lambda_handler", "lambda")):
             func = getattr(module, name, None)
             if callable(func):
+                if kind == "handle" and _takes_one_argument(func):
+                    kind = "classic"
                 return cls(kind, func, warmup, source)
         raise ConfigError(f"{source or module!r} defines neither handle(event, context) nor "
                           "lambda_handler(event, context); define one of them")
+
+
+def _takes_one_argument(func: Callable) -> bool:
+    """True for the classic template's ``handle(req)``: one positional parameter, no *args."""
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return False
+    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]) == 1
 
 
 def handler_path(function_dir: str | Path) -> Path:
@@ -54,20 +72,32 @@ def handler_path(function_dir: str | Path) -> Path:
     return path
 
 
-def load_handler(function_dir: str | Path, module_name: str = "handler") -> Handler:
-    """Import ``handler.py`` from ``function_dir`` (its folder goes first on sys.path)."""
+def load_handler(function_dir: str | Path, package: str = "function") -> Handler:
+    """Import ``function_dir/handler.py`` as ``<package>.handler``.
+
+    ``package`` is a namespace for the folder (tests load several folders in one
+    process under different names); instances use "function", the template's name.
+    """
     path = handler_path(function_dir)
-    # Handlers import sibling modules by bare name, as in OpenFaaS templates.
+    # Handlers import sibling modules by bare name too (scalezero's functions do).
     if str(path.parent) not in sys.path:
         sys.path.insert(0, str(path.parent))
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    pkg_spec = importlib.util.spec_from_file_location(
+        package, path.parent / "__init__.py", submodule_search_locations=[str(path.parent)])
+    pkg = importlib.util.module_from_spec(pkg_spec)
+    spec = importlib.util.spec_from_file_location(f"{package}.handler", path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
+    sys.modules[package], sys.modules[spec.name] = pkg, module
     try:
+        if (path.parent / "__init__.py").is_file():
+            pkg_spec.loader.exec_module(pkg)
         spec.loader.exec_module(module)
     except BaseException:
-        del sys.modules[module_name]  # as a failed `import` leaves nothing behind
+        # As a failed `import` leaves nothing behind.
+        for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
+            del sys.modules[name]
         raise
+    pkg.handler = module
     return Handler.from_module(module, str(path))
 
 
@@ -130,10 +160,10 @@ class HandlerSlot:
             self._error = message
 
 
-def load_into(slot: HandlerSlot, function_dir: str | Path, module_name: str = "handler") -> bool:
+def load_into(slot: HandlerSlot, function_dir: str | Path, package: str = "function") -> bool:
     """Import and warm the handler into ``slot``; log and return False on failure."""
     try:
-        handler = load_handler(function_dir, module_name)
+        handler = load_handler(function_dir, package)
         if handler.warmup is not None:
             handler.warmup()
     except Exception as e:  # any import-time failure: report it, never half-serve
