@@ -101,7 +101,7 @@ def test_functions_scale_as_stack_yml_says():
         container = template["spec"]["containers"][0]
         assert container["image"] == spec.image
         assert container["readinessProbe"]["httpGet"]["path"] == "/_/ready"
-        assert {e["name"]: e["value"] for e in container.get("env", [])} == spec.environment
+        assert {e["name"]: e["value"] for e in container.get("env", [])} == function_environment(spec)
 
 
 def test_selectors_use_only_app_kubernetes_io_labels():
