@@ -1,40 +1,78 @@
-"""FunctionAutoscaler end to end on a fake clock, with a fake backend whose instances
-become ready ``start_s`` after they are asked for (the loop's view of the world)."""
+"""FunctionAutoscaler end to end on a fake clock, driven by the gateway's scaling loop,
+with a backend whose instances become ready ``start_s`` after they are asked for."""
+
+import asyncio
+from types import SimpleNamespace
 
 import pytest
 
+from fakes import FakeClock
 from scalezero.autoscaler import FunctionAutoscaler
-from scalezero.stack import ScalingSettings
+from scalezero.backends.base import ACTIVE, DEAD, READY, STARTING, Instance
+from scalezero.gateway.scaling_loop import ScalingLoop
+from scalezero.stack import FunctionSpec, ScalingSettings
 
 T0 = 1000.0
 SHORT = dict(stable_window_s=6, scale_to_zero_grace_s=2)  # the integration test's windows
+
+
+class TimedBackend:
+    """Instances turn ready ``start_s`` after they are asked for; extra ones stop at once."""
+
+    scales_itself = False
+
+    def __init__(self, clock: FakeClock, start_s: float):
+        self.clock, self.start_s, self.insts = clock, start_s, []
+
+    def instances(self, name: str) -> list[Instance]:
+        for i in self.insts:
+            if i.state == STARTING and i.started_at + self.start_s <= self.clock.now():
+                i.state = READY
+        self.insts = [i for i in self.insts if i.state != DEAD]
+        return list(self.insts)
+
+    async def scale(self, name: str, replicas: int) -> None:
+        active = [i for i in self.instances(name) if i.state in ACTIVE]
+        # Idle ready instances stop first, as the process backend drains them.
+        for i in sorted(active, key=lambda i: i.state == READY)[:max(0, len(active) - replicas)]:
+            i.state = DEAD
+        for _ in range(replicas - len(active)):
+            self.insts.append(Instance(f"{name}-{len(self.insts)}", name, "",
+                                       started_at=self.clock.now()))
 
 
 class Sim:
     """Records one sample a second, decides every 2 s (and at once on a request at zero)."""
 
     def __init__(self, settings: ScalingSettings, start_s: float = 1.0):
+        self.clock = FakeClock(T0)
         self.a = FunctionAutoscaler(settings, now=T0)
-        self.start_s = start_s
-        self.starting: list[float] = []  # times at which started instances become ready
-        self.ready = 0
-        self.desired = 0
+        self.backend = TimedBackend(self.clock, start_s)
+        rec = SimpleNamespace(spec=FunctionSpec("f", None, scaling=settings), autoscaler=self.a)
+        gateway = SimpleNamespace(functions={"f": rec}, backend=self.backend,
+                                  metrics=SimpleNamespace(observe_decision=lambda *a: None),
+                                  activator=SimpleNamespace(depth=lambda name: 0))
+        self.loop = ScalingLoop(gateway, self.clock)
         self.log: list[tuple[float, object]] = []  # (now, Decision)
 
-    def _apply(self, now: float, desired: int) -> None:
-        self.ready += sum(1 for t in self.starting if t <= now)
-        self.starting = [t for t in self.starting if t > now]
-        if desired < self.ready:
-            self.ready = desired  # idle instances stop at once
-        self.starting = self.starting[:max(0, desired - self.ready)]
-        self.starting += [now + self.start_s] * (desired - self.ready - len(self.starting))
-        self.desired = desired
+    @property
+    def ready(self) -> int:
+        return sum(i.state == READY for i in self.backend.instances("f"))
+
+    @property
+    def desired(self) -> int:
+        return sum(i.state in ACTIVE for i in self.backend.instances("f"))
 
     def decide(self, now: float, poke: bool = False):
-        self._apply(now, self.desired)
-        d = self.a.poke(now, self.ready) if poke else self.a.decide(now, self.ready)
+        self.clock.t = now
+
+        async def one():
+            if not poke:
+                return await self.loop.decide("f", now)
+            task = self.loop.poke("f")  # what the activator calls for a held request
+            return await task if task else None
+        d = asyncio.run(one())
         if d is not None:
-            self._apply(now, d.desired)
             self.log.append((now, d))
         return d
 
@@ -64,12 +102,21 @@ def test_a_request_at_zero_asks_for_instances_at_once(activation_scale, want):
 
 
 def test_poke_only_at_zero_and_its_stat_is_netted_out_by_the_next_sample():
-    a = FunctionAutoscaler(ScalingSettings(target=10, target_utilization=1.0, **SHORT), now=T0)
-    assert a.poke(T0, 0).desired == 1, "a new function at zero: poke decides at once"
-    assert a.poke(T0 + 0.5, 0) is None, "already scaling up: nothing recorded"
-    a.record(T0 + 0.9, 40, 40)  # that second's sample already counts the waiting request
-    d = a.decide(T0 + 0.9, 0)
+    sim = Sim(ScalingSettings(target=10, target_utilization=1.0, **SHORT))
+    assert sim.decide(T0, poke=True).desired == 1, "a new function at zero: poke decides at once"
+    sim.a.record(T0 + 0.9, 40, 40)  # that second's sample already counts the waiting request
+    d = sim.decide(T0 + 0.9)
     assert (d.stable_concurrency, d.desired) == (40.0, 4), "40 in flight, not 41"
+    before = sim.a.collector.observed(T0 + 1.0, "concurrency")
+    assert sim.decide(T0 + 1.0, poke=True) is not None, "a poke a second later decides"
+    after = sim.a.collector.observed(T0 + 1.0, "concurrency")
+    assert after == before, "already scaling up: nothing recorded"
+
+
+def test_pokes_within_the_interval_decide_once():
+    sim = Sim(ScalingSettings(**SHORT))
+    assert sim.decide(T0, poke=True) is not None
+    assert sim.decide(T0 + 0.5, poke=True) is None, "a second poke within 1 s does nothing"
 
 
 @pytest.mark.parametrize("utilization, band, why", [

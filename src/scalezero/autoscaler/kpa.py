@@ -61,8 +61,8 @@ class FunctionAutoscaler:
     Call ``record`` once a second with that second's average concurrency (queued +
     in flight) and request count, zeros included while instances exist; records in
     the same second add up (as Knative sums scraper and activator stats). Call
-    ``decide`` every 2 s, and ``poke`` when a request has to wait: at zero it records
-    the activator's one-request stat and decides at once (elsewhere it does nothing).
+    ``decide`` every 2 s; the gateway's scaling loop calls ``record_activator_stat``
+    when a request waits at zero, and decides at once.
     """
 
     def __init__(self, settings: ScalingSettings, now: float,
@@ -78,28 +78,24 @@ class FunctionAutoscaler:
         self._requested = stz.SCALE_UNKNOWN  # the multiscaler's DesiredScale starts at -1
         self.replicas = settings.initial_scale  # the deployment starts at the initial scale
         self._ebc = self._initial_ebc()  # kept from the last valid decision
-        self._poke_credit = 0.0  # stat sent by poke() that the next sample must net out
+        self._poke_credit = 0.0  # activator stat the next sample must net out
 
     def record(self, now: float, concurrency: float, requests: float) -> None:
         """One per-second sample: average concurrency and request count of that second."""
-        # The first sample after a poke nets out the poke's stat (Knative's activator does).
+        # The first sample after an activator stat nets it out (Knative's activator does).
         credit, self._poke_credit = self._poke_credit, 0.0
         self.collector.record(now, Stat(average_concurrent_requests=concurrency - credit,
                                         request_count=requests - credit))
 
-    def poke(self, now: float, ready: int) -> Decision | None:
-        """A request is waiting: at zero, record Knative's activator stat and decide at once.
+    def record_activator_stat(self, now: float) -> None:
+        """A request is held at zero: Knative's activator stat {concurrency 1, requests 1}.
 
-        Knative's activator sends {concurrency 1, requests 1} on the first request it
-        holds, and the autoscaler ticks at once only while its desired scale is 0
-        (``MultiScaler.Poke``). Returns None, recording nothing, when not at zero:
-        the regular per-second sample already counts the waiting requests.
+        Knative's activator sends it on the first request it holds, so the autoscaler
+        can decide before the next per-second sample; that sample counts the same
+        request again, so it is netted out of it.
         """
-        if self._requested > 0 or self.replicas > 0:
-            return None
         self.collector.record(now, Stat(average_concurrent_requests=1.0, request_count=1.0))
         self._poke_credit += 1.0
-        return self.decide(now, ready)
 
     def decide(self, now: float, ready: int) -> Decision:
         """Run the decider and the scaler; return the replica count to apply now."""

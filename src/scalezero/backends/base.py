@@ -7,7 +7,7 @@ Knative Services (and Knative does the scaling). The gateway routes to
 """
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Protocol
 
 from scalezero.errors import ConfigError
 from scalezero.runtime.config import parse_size
@@ -15,6 +15,7 @@ from scalezero.runtime.lambda_events import check_event_kind
 from scalezero.stack import FunctionSpec
 
 STARTING, READY, DRAINING, DEAD = "starting", "ready", "draining", "dead"
+ACTIVE = frozenset({STARTING, READY})  # wanted: not draining, not dead
 LAMBDA_EVENT = "scalezero.dev/lambda-event"  # annotation: json | api-gateway-v1 | api-gateway-v2
 
 
@@ -46,6 +47,20 @@ class Instance:
     ready_at: float | None = None  # monotonic seconds when /_/ready first answered 200
     pid: int | None = None  # process id where there is one
     inflight: int = 0  # requests the gateway has in flight to it right now
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many of a function's instances are in the states the gateway decides on."""
+
+    active: int  # starting or ready (wanted, not draining)
+    ready: int  # ready to take requests
+
+
+def count(instances: Iterable[Instance]) -> Counts:
+    """The one count of instance states, for the gateway, the activator and the loop."""
+    states = [i.state for i in instances]
+    return Counts(active=sum(s in ACTIVE for s in states), ready=states.count(READY))
 
 
 @dataclass(frozen=True)

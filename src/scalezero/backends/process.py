@@ -21,7 +21,7 @@ from typing import Callable
 
 import aiohttp
 
-from scalezero.backends.base import (DEAD, DRAINING, READY, STARTING, Instance, LogLine,
+from scalezero.backends.base import (ACTIVE, DEAD, DRAINING, READY, STARTING, Instance, LogLine,
                                      function_environment)
 from scalezero.backends.lifeline import die_with_parent
 from scalezero.backends.output import read_lines
@@ -147,7 +147,7 @@ class ProcessBackend:
         return self._specs[name]
 
     def _active(self, name: str) -> list[_Proc]:
-        return [p for p in self._procs.get(name, []) if p.inst.state in (STARTING, READY)]
+        return [p for p in self._procs.get(name, []) if p.inst.state in ACTIVE]
 
     def _start(self, spec: FunctionSpec) -> _Proc:
         self._serial += 1

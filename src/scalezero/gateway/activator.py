@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
-from scalezero.backends.base import READY, Instance
+from scalezero.backends.base import READY, Instance, count
 from scalezero.errors import ConfigError, FunctionNotFound, NotReady, UpstreamTimeout
 
 
@@ -68,7 +68,7 @@ class Activator:
         return len(q.waiters) if q else 0
 
     def ready_count(self, name: str) -> int:
-        return sum(1 for i in self._instances(name) if i.state == READY)
+        return count(self._instances(name)).ready
 
     def _pick(self, name: str, q: _Queue) -> Instance | None:
         cc = q.container_concurrency

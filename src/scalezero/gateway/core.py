@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from scalezero.gateway.scaling_loop import LoopConfig, ScalingLoop
-from scalezero.backends.base import READY, STARTING, Backend
+from scalezero.backends.base import READY, Backend, count
 from scalezero.clock import Clock
 from scalezero.errors import Conflict, FunctionNotFound, NotReady, ScalezeroError
 from scalezero.gateway.activator import Activator, ActivatorConfig
 from scalezero.gateway.metrics import GatewayMetrics
 from scalezero.gateway.proxy import Headers, Proxy, Unreachable
+from scalezero.gateway.scaling_loop import LoopConfig, ScalingLoop
 from scalezero.gateway.stats import FunctionStats
 from scalezero.stack import FunctionSpec, ScalingSettings
 
@@ -118,9 +118,8 @@ class Gateway:
 
     def counts(self, name: str) -> tuple[int, int]:
         """(instances wanted and not draining, ready instances)."""
-        insts = self.backend.instances(name)
-        return (sum(1 for i in insts if i.state in (STARTING, READY)),
-                sum(1 for i in insts if i.state == READY))
+        c = count(self.backend.instances(name))
+        return c.active, c.ready
 
     def _ready(self, name: str) -> int:
         return self.activator.ready_count(name)

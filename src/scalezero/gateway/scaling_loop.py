@@ -13,7 +13,8 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from scalezero.backends.base import READY, STARTING
+from scalezero.autoscaler.kpa import Decision
+from scalezero.backends.base import count
 from scalezero.clock import Clock
 from scalezero.errors import ConfigError
 
@@ -77,31 +78,34 @@ class ScalingLoop:
         for name in list(self.gateway.functions):
             await self.decide(name, now)
 
-    def poke(self, name: str) -> None:
-        """A request is waiting for ``name``: decide now (at most once per poke interval)."""
+    def poke(self, name: str) -> asyncio.Task | None:
+        """A request is waiting for ``name``: decide now (at most once per poke interval).
+
+        At zero it first records Knative's activator stat for the held request (the
+        next sample nets it out). Returns the decision's task, or None if there is none.
+        """
         now = self.clock.now()
         if now - self._poked_at.get(name, float("-inf")) < self.config.poke_interval_s:
-            return
+            return None
         self._poked_at[name] = now
         rec = self.gateway.functions.get(name)
         if rec is None:
-            return
-        if not any(i.state in (STARTING, READY) for i in self.gateway.backend.instances(name)):
-            # Knative's activator sends one stat for a request that arrives at zero; with
-            # instances up, the per-second samples already count every held request.
-            rec.autoscaler.record(now, max(1.0, float(rec.stats.concurrency)), 1.0)
+            return None
+        if count(self.gateway.backend.instances(name)).active == 0:
+            # With instances up, the per-second samples already count every held request.
+            rec.autoscaler.record_activator_stat(now)
         task = asyncio.create_task(self.decide(name, now))
-        self._tasks.add(task)
+        self._tasks.add(task)  # kept until done: the event loop holds tasks only weakly
         task.add_done_callback(self._tasks.discard)
+        return task
 
-    async def decide(self, name: str, now: float) -> None:
-        """One decision for ``name``, applied to the backend."""
+    async def decide(self, name: str, now: float) -> Decision | None:
+        """One decision for ``name``, applied to the backend; None if it is gone."""
         rec = self.gateway.functions.get(name)
         if rec is None:
-            return
-        instances = self.gateway.backend.instances(name)
-        ready = sum(1 for i in instances if i.state == READY)
-        active = sum(1 for i in instances if i.state in (STARTING, READY))
+            return None
+        c = count(self.gateway.backend.instances(name))
+        ready, active = c.ready, c.active
         decision = rec.autoscaler.decide(now, ready)
         desired = decision.desired if decision.valid else active
         if active == 0 and self.gateway.activator.depth(name) > 0:
@@ -111,3 +115,4 @@ class ScalingLoop:
             log.info("scaling %s from %d to %d (ready %d)", name, active, desired, ready)
             await self.gateway.backend.scale(name, desired)
         self.gateway.metrics.observe_decision(name, rec.spec.namespace, decision, desired, ready)
+        return decision
