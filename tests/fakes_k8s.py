@@ -11,6 +11,7 @@ a Service's status and creating its pods through the same HTTP API.
 Handled paths (any group, version, resource):
   /api/v1/namespaces/NS/RESOURCE[/NAME]
   /apis/GROUP/VERSION/namespaces/NS/RESOURCE[/NAME[/status]]
+  /api/v1/RESOURCE, /apis/GROUP/VERSION/RESOURCE   (list across every namespace)
 """
 
 import copy
@@ -25,7 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 
 _PATH = re.compile(
     r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
-    r"/namespaces/(?P<ns>[^/]+)/(?P<resource>[^/]+)(?:/(?P<name>[^/]+))?(?P<status>/status)?$"
+    r"(?:/namespaces/(?P<ns>[^/]+)/(?P<resource>[^/]+)(?:/(?P<name>[^/]+))?(?P<status>/status)?"
+    r"|/(?P<all_resource>[^/]+))$"
 )
 
 
@@ -116,10 +118,10 @@ class FakeKubernetes:
         return 200, copy.deepcopy(obj)
 
     def list_all(self, key: tuple, selector: str) -> tuple[int, dict]:
-        api, ns, resource, _ = key
+        api, ns, resource, _ = key  # ns None: every namespace
         with self.lock:
             items = [copy.deepcopy(o) for (a, n, r, _), o in sorted(self.objects.items())
-                     if (a, n, r) == (api, ns, resource)
+                     if (a, r) == (api, resource) and ns in (None, n)
                      and selector_matches(selector, o["metadata"].get("labels") or {})]
             rv = str(next(self._rv))
         return 200, {"kind": "List", "apiVersion": "v1", "items": items,
@@ -186,7 +188,7 @@ def _make_handler(fake: FakeKubernetes):
             if not m:
                 return None, None, None
             api = "v1" if m["core"] else f"{m['group']}/{m['version']}"
-            key = (api, m["ns"], m["resource"], m["name"])
+            key = (api, m["ns"], m["resource"] or m["all_resource"], m["name"])
             return key, bool(m["status"]), parse_qs(parts.query)
 
         def _body(self):
@@ -206,6 +208,8 @@ def _make_handler(fake: FakeKubernetes):
             if key is None:
                 return self._send(404, _status(404, "NotFound", f"no route for {self.path}"))
             named = key[3] is not None
+            if key[1] is None and method != "GET":
+                return self._send(405, _status(405, "MethodNotAllowed", f"{method} {self.path}"))
             if method == "GET":
                 selector = (query.get("labelSelector") or [""])[0]
                 return self._send(*(fake.get(key) if named else fake.list_all(key, selector)))

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run-function": ("scalezero.runtime.serve", "run one function instance (the watchdog)"),
     "model": ("scalezero.model", "export YOLO models to ONNX (model export)"),
     "up": ("scalezero.gateway.app", "start the gateway with every function of stack.yml"),
+    "ingress": ("scalezero.gateway.kingress", "serve Knative Ingress objects (Knative's network layer)"),
     "deploy": ("scalezero.client", "deploy functions of stack.yml to a gateway"),
     "remove": ("scalezero.client", "remove a function"),
     "list": ("scalezero.client", "list functions with their instances and invocations"),

@@ -75,12 +75,20 @@ class Proxy:
         return self._session
 
     async def forward(self, base_url: str, method: str, path: str, headers: Headers,
-                      body: bytes, query, on_first_byte: Callable[[], None] | None = None
+                      body: bytes, query, on_first_byte: Callable[[], None] | None = None,
+                      extra_headers: Mapping[str, str] | None = None
                       ) -> tuple[int, CIMultiDict, bytes]:
-        """Send the request to ``base_url``; return (status, headers, body)."""
+        """Send the request to ``base_url``; return (status, headers, body).
+
+        ``extra_headers`` are set after the hop-by-hop ones are dropped (the Knative
+        ingress passes the original Host and its appended headers this way).
+        """
         url = target_url(base_url, path, query)
+        sent = clean_headers(headers)
+        for k, v in (extra_headers or {}).items():
+            sent[k] = v
         try:
-            async with self._client().request(method, url, headers=clean_headers(headers),
+            async with self._client().request(method, url, headers=sent,
                                               data=body or None, allow_redirects=False) as r:
                 if on_first_byte:
                     on_first_byte()

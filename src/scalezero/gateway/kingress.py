@@ -1,0 +1,329 @@
+"""``scalezero ingress``: the scalezero gateway as Knative's network layer (KIngress).
+
+Knative Serving does not route traffic itself: its route controller writes one
+``networking.internal.knative.dev/v1alpha1`` Ingress per Route and waits until
+an ingress implementation of the configured class (config-network
+``ingress-class``) marks it Ready. Kourier, Istio and Contour do that with Envoy;
+this module does it with the gateway's aiohttp proxy, so a cluster needs no Envoy.
+
+What it implements of the contract:
+  - Ingresses whose ``networking.knative.dev/ingress.class`` annotation is ours;
+  - rules by Host (both visibilities: one listener serves the public and the
+    cluster-local hosts), paths by longest prefix, exact header matches;
+  - traffic splits by percent to ``serviceName.serviceNamespace:servicePort``,
+    with each split's and each path's ``appendHeaders``; ``rewriteHost``;
+  - status: Ready/LoadBalancerReady/NetworkConfigured at the Ingress's
+    generation, and public/private load balancers naming our Service, written
+    only once the routing table holds the Ingress's rules.
+Not implemented: TLS, ``httpOption: Redirected``, retries, websockets/HTTP2/gRPC
+(the proxy reads whole bodies over HTTP/1.1). Ingresses are read by a list every
+``poll_interval_s`` (not a watch): a new Route is routable within that interval.
+"""
+
+import argparse
+import asyncio
+import datetime
+import logging
+import os
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from aiohttp import web
+
+from scalezero import errors
+from scalezero.errors import ConfigError, FunctionNotFound, ScalezeroError
+from scalezero.stack import parse_duration
+
+log = logging.getLogger(__name__)
+GROUP, VERSION, PLURAL = "networking.internal.knative.dev", "v1alpha1", "ingresses"
+INGRESS_CLASS = "scalezero.ingress.networking.knative.dev"
+CLASS_ANNOTATIONS = ("networking.knative.dev/ingress.class", "networking.knative.dev/ingress-class")
+SERVICE_URL = "http://{name}.{namespace}.svc.cluster.local:{port}"
+
+
+@dataclass(frozen=True)
+class IngressConfig:
+    """What ``scalezero ingress`` serves and where."""
+
+    ingress_class: str = INGRESS_CLASS
+    load_balancer: str = "scalezero-ingress.knative-serving.svc.cluster.local"  # our Service
+    service_url: str = SERVICE_URL  # how a split's Service is reached (tests: 127.0.0.1)
+    poll_interval_s: float = 1.0
+    upstream_timeout_s: float = 300.0
+    host: str = "0.0.0.0"
+    port: int = 8080
+
+    def __post_init__(self):
+        if not self.ingress_class:
+            raise ConfigError("ingress_class = '', must name an ingress class")
+        if self.poll_interval_s <= 0:
+            raise ConfigError(f"poll_interval_s = {self.poll_interval_s}, must be > 0")
+        if self.upstream_timeout_s <= 0:
+            raise ConfigError(f"upstream_timeout_s = {self.upstream_timeout_s}, must be > 0")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port = {self.port}, must be 0..65535")
+        if "{port}" not in self.service_url:
+            raise ConfigError(f"service_url = {self.service_url!r}, must contain {{port}} "
+                              "(and {name}, {namespace} outside tests)")
+
+
+@dataclass(frozen=True)
+class Split:
+    url: str  # base URL of the Service
+    percent: int
+    append_headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Route:
+    ingress: str  # namespace/name, for logs and errors
+    path: str  # literal prefix
+    splits: tuple[Split, ...]
+    header_match: tuple[tuple[str, str], ...] = ()  # exact matches, all required
+    append_headers: tuple[tuple[str, str], ...] = ()
+    rewrite_host: str = ""
+
+    def matches(self, path: str, headers) -> bool:
+        return path.startswith(self.path) and all(headers.get(k) == v for k, v in self.header_match)
+
+    def pick(self, rnd: Callable[[], float] = random.random) -> Split:
+        """A split chosen with probability percent/100 (percents sum to 100)."""
+        point, total = rnd() * 100, 0
+        for split in self.splits:
+            total += split.percent
+            if point < total:
+                return split
+        return self.splits[-1]
+
+
+def ingress_class(obj: dict) -> str:
+    annotations = obj.get("metadata", {}).get("annotations") or {}
+    for key in CLASS_ANNOTATIONS:
+        if key in annotations:
+            return annotations[key]
+    return ""
+
+
+def _port(value: Any) -> int:
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        return int(value)
+    # A named port cannot be resolved without the Service; Knative always writes numbers.
+    raise ConfigError(f"servicePort = {value!r}, must be a number")
+
+
+def routes_of(obj: dict, service_url: str = SERVICE_URL) -> dict[str, list[Route]]:
+    """Host -> routes of one Ingress object (raises ConfigError on what it cannot serve)."""
+    meta = obj.get("metadata", {})
+    ident = f"{meta.get('namespace')}/{meta.get('name')}"
+    table: dict[str, list[Route]] = {}
+    for rule in (obj.get("spec") or {}).get("rules") or []:
+        for p in ((rule.get("http") or {}).get("paths")) or []:
+            splits = tuple(
+                Split(url=service_url.format(name=s["serviceName"], namespace=s["serviceNamespace"],
+                                             port=_port(s["servicePort"])),
+                      percent=int(s.get("percent", 0 if len(p["splits"]) > 1 else 100)),
+                      append_headers=tuple(sorted((s.get("appendHeaders") or {}).items())))
+                for s in p.get("splits") or [])
+            if not splits:
+                raise ConfigError(f"ingress {ident}: a path has no splits")
+            route = Route(ingress=ident, path=p.get("path") or "/", splits=splits,
+                          header_match=tuple(sorted((k, m.get("exact", ""))
+                                                    for k, m in (p.get("headers") or {}).items())),
+                          append_headers=tuple(sorted((p.get("appendHeaders") or {}).items())),
+                          rewrite_host=p.get("rewriteHost") or "")
+            for host in rule.get("hosts") or []:
+                table.setdefault(host.lower(), []).append(route)
+    return table
+
+
+@dataclass
+class RouteTable:
+    """Every served Ingress's routes, by Host; replaced whole on each sync."""
+
+    hosts: dict[str, list[Route]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, ingresses: list[dict], service_url: str = SERVICE_URL) -> "RouteTable":
+        hosts: dict[str, list[Route]] = {}
+        for obj in ingresses:
+            for host, routes in routes_of(obj, service_url).items():
+                hosts.setdefault(host, []).extend(routes)
+        # Header-matching routes before plain ones, then the longest prefix first.
+        for routes in hosts.values():
+            routes.sort(key=lambda r: (not r.header_match, -len(r.path)))
+        return cls(hosts)
+
+    def match(self, host: str, path: str, headers) -> Route | None:
+        name = host.lower().rsplit(":", 1)[0] if not host.startswith("[") else host.lower()
+        for route in self.hosts.get(name, ()):
+            if route.matches(path, headers):
+                return route
+        return None
+
+
+def ready_status(obj: dict, load_balancer: str, now: str) -> dict:
+    """The status an Ingress gets once its rules are in the table."""
+    lb = {"ingress": [{"domainInternal": load_balancer}]}
+    conditions = [{"type": t, "status": "True", "lastTransitionTime": now}
+                  for t in ("LoadBalancerReady", "NetworkConfigured", "Ready")]
+    return {"observedGeneration": obj["metadata"].get("generation", 1), "conditions": conditions,
+            "publicLoadBalancer": lb, "privateLoadBalancer": lb}
+
+
+def failed_status(obj: dict, message: str, now: str) -> dict:
+    cond = {"type": "Ready", "status": "False", "reason": "NotServed", "message": message,
+            "lastTransitionTime": now}
+    return {"observedGeneration": obj["metadata"].get("generation", 1), "conditions": [cond]}
+
+
+def is_marked(obj: dict, status: dict) -> bool:
+    """Whether ``obj`` already carries ``status`` (same generation and condition states)."""
+    old = obj.get("status") or {}
+    states = lambda s: sorted((c["type"], c["status"]) for c in s.get("conditions") or [])  # noqa: E731
+    return (old.get("observedGeneration") == status["observedGeneration"]
+            and states(old) == states(status)
+            and old.get("publicLoadBalancer") == status.get("publicLoadBalancer"))
+
+
+class Reconciler:
+    """Lists our Ingresses, rebuilds the table, then writes each one's status."""
+
+    def __init__(self, api_client, config: IngressConfig, table: RouteTable):
+        from kubernetes import client
+        self.config = config
+        self.table = table
+        self._custom = client.CustomObjectsApi(api_client)
+
+    def _list(self) -> list[dict]:
+        items = self._custom.list_cluster_custom_object(GROUP, VERSION, PLURAL).get("items", [])
+        return [o for o in items if ingress_class(o) == self.config.ingress_class]
+
+    def _patch_status(self, obj: dict, status: dict) -> None:
+        meta = obj["metadata"]
+        self._custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, meta["namespace"], PLURAL, meta["name"], {"status": status})
+
+    def sync_once(self) -> int:
+        """One pass (blocking: run it in a thread). Returns how many Ingresses are served."""
+        now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        served, statuses = [], []
+        for obj in self._list():
+            try:
+                routes_of(obj, self.config.service_url)
+            except (ConfigError, KeyError, TypeError, ValueError) as e:
+                statuses.append((obj, failed_status(obj, f"cannot serve this Ingress: {e}", now)))
+                continue
+            served.append(obj)
+            statuses.append((obj, ready_status(obj, self.config.load_balancer, now)))
+        # The table first: Ready must never be written for a rule we do not route yet.
+        self.table.hosts = RouteTable.build(served, self.config.service_url).hosts
+        for obj, status in statuses:
+            if not is_marked(obj, status):
+                self._patch_status(obj, status)
+                log.info("ingress %s/%s: %s at generation %s", obj["metadata"]["namespace"],
+                         obj["metadata"]["name"], status["conditions"][-1]["status"],
+                         status["observedGeneration"])
+        return len(served)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.sync_once)
+            except Exception as e:  # the API server restarts; keep the last table meanwhile
+                log.warning("ingress sync failed (%s: %s); retrying", type(e).__name__, e)
+            await asyncio.sleep(self.config.poll_interval_s)
+
+
+TABLE = web.AppKey("table", RouteTable)
+PROXY = web.AppKey("proxy", object)
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    route = request.app[TABLE].match(request.host or "", request.path, request.headers)
+    if route is None:
+        if request.path == "/healthz":
+            return web.json_response({"status": "ok", "hosts": len(request.app[TABLE].hosts)})
+        raise FunctionNotFound(f"no Knative Ingress routes host {request.host!r} path {request.path!r}")
+    split = route.pick()
+    extra = {"Host": route.rewrite_host or request.host}
+    extra.update(route.append_headers)
+    extra.update(split.append_headers)
+    status, headers, body = await request.app[PROXY].forward(
+        split.url, request.method, request.raw_path.split("?", 1)[0], request.headers,
+        await request.read(), request.query_string, extra_headers=extra)
+    return web.Response(status=status, headers=headers, body=body)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except ScalezeroError as e:
+        return web.json_response(errors.error_body(e), status=e.status, headers=errors.error_headers(e))
+
+
+def create_app(table: RouteTable, upstream_timeout_s: float) -> web.Application:
+    from scalezero.gateway.proxy import Proxy
+    app = web.Application(middlewares=[_errors], client_max_size=64 * 1024 * 1024)
+    app[TABLE] = table
+    app[PROXY] = Proxy(timeout_s=upstream_timeout_s)
+    app.router.add_route("*", "/{tail:.*}", handle)
+
+    async def _close(app: web.Application) -> None:
+        await app[PROXY].close()
+    app.on_cleanup.append(_close)
+    return app
+
+
+async def serve(config: IngressConfig, api_client, announce: Callable[[str], None] = print) -> None:
+    """Sync Ingresses and proxy until SIGINT or SIGTERM."""
+    from scalezero.gateway.app import _until_signal
+    table = RouteTable()
+    reconciler = Reconciler(api_client, config, table)
+    runner = web.AppRunner(create_app(table, config.upstream_timeout_s), handle_signals=False,
+                           access_log=None)
+    await runner.setup()
+    task = asyncio.create_task(reconciler.run(), name="kingress sync")
+    try:
+        await web.TCPSite(runner, config.host, config.port).start()
+        host, port = runner.addresses[0][:2]
+        announce(f"LISTENING http://{host}:{port}")
+        announce(f"serving Knative Ingresses of class {config.ingress_class}")
+        await _until_signal()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await runner.cleanup()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    env = os.environ
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8080, help="port (0 = any free one)")
+    parser.add_argument("--ingress-class", default=env.get("SCALEZERO_INGRESS_CLASS", INGRESS_CLASS),
+                        help="the config-network ingress-class this serves")
+    parser.add_argument("--load-balancer", default=env.get(
+        "SCALEZERO_INGRESS_LOAD_BALANCER", IngressConfig.load_balancer),
+        help="this ingress's Service DNS name, written to each Ingress's status")
+    parser.add_argument("--poll-interval", default="1s", help="how often Ingresses are listed")
+    parser.add_argument("--upstream-timeout", default="300s", help="longest wait for a response")
+    parser.add_argument("--service-url", default=SERVICE_URL,
+                        help="how a split's Service is reached (fields {name} {namespace} {port})")
+    parser.add_argument("--api", default=None,
+                        help="API server URL (default: in-cluster, else the kubeconfig)")
+
+
+def config_from_args(args: argparse.Namespace) -> IngressConfig:
+    return IngressConfig(ingress_class=args.ingress_class, load_balancer=args.load_balancer,
+                         poll_interval_s=parse_duration(args.poll_interval),
+                         upstream_timeout_s=parse_duration(args.upstream_timeout),
+                         service_url=args.service_url, host=args.host, port=args.port)
+
+
+def main(args: argparse.Namespace) -> int:
+    from scalezero.backends.knative import api_client_for, api_client_from_environment
+    config = config_from_args(args)
+    api = api_client_for(args.api) if args.api else api_client_from_environment()
+    asyncio.run(serve(config, api, lambda line: print(line, flush=True)))
+    return 0
