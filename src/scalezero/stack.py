@@ -208,8 +208,34 @@ def scaling_from(labels: dict[str, str], annotations: dict[str, str],
     return ScalingSettings(**values)
 
 
+# Knative's webhook (pkg/apis/autoscaling/annotation_validation.go) is stricter than
+# the local platform, which allows 1 s windows for tests and benchmarks: these are
+# its rules for the duration annotations, checked before anything reaches a cluster.
+KNATIVE_DURATIONS = (
+    ("stable_window_s", KNATIVE + "window", 6.0, 3600.0, True),
+    ("scale_down_delay_s", KNATIVE + "scale-down-delay", 0.0, 3600.0, True),
+    ("scale_to_zero_retention_s", KNATIVE + "scale-to-zero-pod-retention-period", 0.0, 3600.0,
+     False),
+)
+
+
+def check_knative(s: ScalingSettings) -> None:
+    """Raise ConfigError for a setting Knative's webhook would reject, naming the rule."""
+    for name, key, low, high, whole in KNATIVE_DURATIONS:
+        v = getattr(s, name)
+        if not low <= v <= high:
+            raise ConfigError(f"{key} = {_seconds(v)}, Knative needs it in "
+                              f"[{_seconds(low)}, {_seconds(high)}]")
+        if whole and not float(v).is_integer():
+            raise ConfigError(f"{key} = {_seconds(v)}, Knative needs whole seconds")
+
+
 def scaling_annotations(s: ScalingSettings) -> dict[str, str]:
-    """Knative annotations for every setting that differs from its default."""
+    """Knative annotations for every setting that differs from its default.
+
+    Raises ConfigError for values Knative would reject (``check_knative``).
+    """
+    check_knative(s)
     default = ScalingSettings()
     out = {}
     for key in SCALING_KEYS:
@@ -319,12 +345,12 @@ def parse_stack(text: str, base: Path, env: dict[str, str] | None = None) -> Sta
                  functions=specs)
 
 
-def load_stack(path: str | Path) -> Stack:
-    """Read and parse a stack file."""
+def load_stack(path: str | Path, env: dict[str, str] | None = None) -> Stack:
+    """Read and parse a stack file (``${VAR}`` from ``env``, default os.environ)."""
     p = Path(path)
     try:
         text = p.read_text()
     except OSError as e:
         raise ConfigError(f"cannot read stack file {p}: {e.strerror}") from None
-    stack = parse_stack(text, p.parent.resolve())
+    stack = parse_stack(text, p.parent.resolve(), env)
     return dataclasses.replace(stack, path=p.resolve())

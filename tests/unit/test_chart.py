@@ -17,7 +17,8 @@ import yaml
 
 from scalezero.backends.base import function_environment
 from scalezero.backends.ksvc import ksvc_manifest
-from scalezero.chart import chart_values
+from scalezero.backends.ksvc import event_annotations
+from scalezero.chart import chart_values, cluster_env
 from scalezero.stack import parse_stack, scaling_annotations
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,7 +31,8 @@ SCENARIOS = sorted(p.name for p in (CHART / "ci").glob("*.yaml")) + ["stack.yml"
 
 
 def stack():
-    return parse_stack((REPO / "stack.yml").read_text(), REPO, env={"REGISTRY": "dev.local"})
+    return parse_stack((REPO / "stack.yml").read_text(), REPO,
+                       env=cluster_env({"REGISTRY": "dev.local"}, release="sz", namespace="functions"))
 
 
 def values_for(scenario: str) -> dict:
@@ -96,12 +98,36 @@ def test_functions_scale_as_stack_yml_says():
         template = ksvc["spec"]["template"]
         scaling = {k: v for k, v in template["metadata"]["annotations"].items()
                    if not k.startswith("serving.knative.dev/")}
-        assert scaling == scaling_annotations(spec.scaling), spec.name
+        assert scaling == {**scaling_annotations(spec.scaling), **event_annotations(spec)}, spec.name
         assert template["spec"]["containerConcurrency"] == spec.scaling.container_concurrency
         container = template["spec"]["containers"][0]
         assert container["image"] == spec.image
         assert container["readinessProbe"]["httpGet"]["path"] == "/_/ready"
         assert {e["name"]: e["value"] for e in container.get("env", [])} == function_environment(spec)
+
+
+def test_event_subscriptions_and_data_volume_reach_the_cluster():
+    """The in-cluster gateway routes events by these annotations; the paths have a volume."""
+    docs = render(chart_values(stack()))
+    [config] = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-stack")]
+    gateway_stack = parse_stack(config["data"]["stack.yml"], REPO, env={})
+    pre = gateway_stack.functions["preprocess"]
+    assert pre.annotations["scalezero.dev/trigger"] == "s3"
+    assert pre.annotations["scalezero.dev/s3-bucket"] == "uploads"
+    surv = gateway_stack.functions["surveillance"]
+    assert surv.annotations["scalezero.dev/s3-suffix"] == ".jpg,.jpeg,.png,.webp"
+    [svc] = [d for d in docs if d["kind"] == "Service" and d["apiVersion"] == "v1"]
+    port = svc["spec"]["ports"][0]["port"]
+    assert (surv.environment["gateway_url"]
+            == f"http://{svc['metadata']['name']}.functions.svc.cluster.local:{port}")
+    ksvcs = {d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in docs
+             if d["apiVersion"] == "serving.knative.dev/v1"}
+    pod = ksvcs["preprocess"]
+    [mount] = pod["containers"][0]["volumeMounts"]
+    assert pod["volumes"] == [{"name": "data", "emptyDir": {}}] and mount["mountPath"] == "/data"
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert all(env[k].startswith("/data/") for k in ("bucket_root", "output_dir", "quarantine_dir"))
+    assert "volumes" not in ksvcs["autoscale"]
 
 
 def test_selectors_use_only_app_kubernetes_io_labels():

@@ -150,3 +150,27 @@ def test_the_per_key_cases_cover_every_key_of_the_table():
 def test_utilisation_out_of_its_unit_is_rejected(labels, annotations, message):
     with pytest.raises(ConfigError, match=message):
         scaling_from(labels, annotations, {})
+@pytest.mark.parametrize("annotations, message", [
+    ({"autoscaling.knative.dev/window": "5s"}, r"window = 5s, Knative needs it in \[6s, 3600s\]"),
+    ({"autoscaling.knative.dev/window": "6500ms"}, "window = 6500ms, Knative needs whole seconds"),
+    ({"autoscaling.knative.dev/window": "2s"}, r"window = 2s, Knative needs it in \[6s"),
+    ({"autoscaling.knative.dev/scale-down-delay": "2500ms"}, "scale-down-delay = 2500ms, Knative needs whole"),
+])
+def test_knative_rejects_what_its_webhook_rejects(annotations, message):
+    """The local platform runs 1-5 s windows (tests, benchmarks); Knative's webhook does not."""
+    s = scaling_from({}, annotations, {})  # fine locally
+    with pytest.raises(ConfigError, match=message):
+        scaling_annotations(s)
+    if "autoscaling.knative.dev/window" in annotations:  # OpenFaaS's label is the same setting
+        label = scaling_from({"com.openfaas.scale.down.window": annotations[
+            "autoscaling.knative.dev/window"]}, {}, {})
+        with pytest.raises(ConfigError, match=message):
+            scaling_annotations(label)
+
+
+def test_knative_accepts_its_own_bounds():
+    for window in ("6s", "1h", "90"):
+        s = scaling_from({}, {"autoscaling.knative.dev/window": window}, {})
+        assert scaling_from({}, scaling_annotations(s), {}) == s
+    s = scaling_from({}, {"autoscaling.knative.dev/scale-to-zero-pod-retention-period": "1500ms"}, {})
+    assert scaling_annotations(s) == {"autoscaling.knative.dev/scale-to-zero-pod-retention-period": "1500ms"}

@@ -2,17 +2,25 @@
 
 The Helm chart's ``templates/ksvc.yaml`` renders the same shape from values;
 both take the autoscaling annotations from ``scalezero.stack.scaling_annotations``
-(the table the local autoscaler uses), so a function scales alike everywhere.
+(the table the local autoscaler uses), so a function scales alike everywhere,
+add the ``scalezero.dev/`` event annotations, and mount the data volume where
+the function's environment points into it.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from scalezero.backends.base import function_environment
 from scalezero.errors import ConfigError
-from scalezero.stack import FunctionSpec, scaling_annotations
+from scalezero.stack import SCALEZERO, FunctionSpec, scaling_annotations
 
 KSVC_GROUP, KSVC_VERSION, KSVC_PLURAL = "serving.knative.dev", "v1", "services"
 READY_PATH = "/_/ready"
+DATA_DIR = "/data"  # the chart's data.mountPath default
+# Annotations the gateway reads for event subscriptions (README "Event-driven pipelines");
+# Knative ignores them, and on the Service they say what the function subscribes to.
+EVENT_ANNOTATIONS = tuple(SCALEZERO + k for k in (
+    "trigger", "s3-bucket", "s3-prefix", "s3-suffix", "s3-events", "cloudevent-type",
+    "cloudevent-source", "event-path"))
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,9 @@ class KsvcOptions:
     progress_deadline: str = "900s"  # image pull + model load before a revision fails
     image_pull_policy: str = "IfNotPresent"  # kind-loaded images are never pulled
     port: int = 8080  # the runtime's port in every image
+    data_dir: str = DATA_DIR  # where the data volume is mounted (stack.yml's ${SCALEZERO_DATA})
+    # Knative allows emptyDir without feature flags; a shared volume needs them.
+    data_volume: dict = field(default_factory=lambda: {"emptyDir": {}})
 
     def __post_init__(self):
         if self.timeout_seconds < 1:
@@ -33,6 +44,22 @@ class KsvcOptions:
         if not 0 < self.response_start_timeout_seconds <= self.timeout_seconds:
             raise ConfigError(f"response_start_timeout_seconds = "
                               f"{self.response_start_timeout_seconds}, must be in [1, timeout_seconds]")
+
+
+def event_annotations(spec: FunctionSpec) -> dict[str, str]:
+    """The function's ``scalezero.dev/`` event subscription annotations."""
+    return {k: v for k, v in spec.annotations.items() if k in EVENT_ANNOTATIONS}
+
+
+def template_annotations(spec: FunctionSpec) -> dict[str, str]:
+    """Scaling (Knative-checked) and event annotations of the revision template."""
+    return {**scaling_annotations(spec.scaling), **event_annotations(spec)}
+
+
+def uses_data(spec: FunctionSpec, data_dir: str = DATA_DIR) -> bool:
+    """True if the function's environment points into the data volume."""
+    root = data_dir.rstrip("/") + "/"
+    return any(v == data_dir or v.startswith(root) for v in spec.environment.values())
 
 
 def resources(spec: FunctionSpec) -> dict:
@@ -63,6 +90,8 @@ def container(spec: FunctionSpec, opts: KsvcOptions) -> dict:
     res = resources(spec)
     if res:
         c["resources"] = res
+    if uses_data(spec, opts.data_dir):
+        c["volumeMounts"] = [{"name": "data", "mountPath": opts.data_dir}]
     return c
 
 
@@ -70,19 +99,22 @@ def ksvc_manifest(spec: FunctionSpec, namespace: str, opts: KsvcOptions = KsvcOp
     """The Knative Service for one function."""
     labels = {"app.kubernetes.io/name": spec.name, "app.kubernetes.io/part-of": "scalezero",
               "app.kubernetes.io/managed-by": "scalezero"}
-    annotations = {**scaling_annotations(spec.scaling),
+    annotations = {**template_annotations(spec),
                    "serving.knative.dev/progress-deadline": opts.progress_deadline}
+    pod = {
+        "containerConcurrency": spec.scaling.container_concurrency,
+        "timeoutSeconds": opts.timeout_seconds,
+        "responseStartTimeoutSeconds": opts.response_start_timeout_seconds,
+        "containers": [container(spec, opts)],
+    }
+    if uses_data(spec, opts.data_dir):
+        pod["volumes"] = [{"name": "data", **opts.data_volume}]
     return {
         "apiVersion": f"{KSVC_GROUP}/{KSVC_VERSION}",
         "kind": "Service",
         "metadata": {"name": spec.name, "namespace": namespace, "labels": labels},
         "spec": {"template": {
             "metadata": {"labels": dict(labels), "annotations": annotations},
-            "spec": {
-                "containerConcurrency": spec.scaling.container_concurrency,
-                "timeoutSeconds": opts.timeout_seconds,
-                "responseStartTimeoutSeconds": opts.response_start_timeout_seconds,
-                "containers": [container(spec, opts)],
-            },
+            "spec": pod,
         }},
     }
