@@ -168,6 +168,11 @@ def describe(client: Client, args) -> int:
             ("Invocations", int(f.get("invocationCount", 0))), ("Image", f.get("image", "")),
             ("URL", f"{client.gateway}/function/{f['name']}")]
     rows += [(k.title(), f.get(k) or "") for k in ("labels", "annotations", "envVars", "limits")]
+    failed = f.get("lastStartError")
+    if failed:
+        rows += [("Last Start Error", f"{failed['error']} ({failed['failures']} failed starts "
+                                      f"in a row, last at {failed['at']}, instance "
+                                      f"{failed['instance']}, exit code {failed['exitCode']})")]
     for key, value in rows:
         print(f"{key + ':':<20} {value}")
     return 0

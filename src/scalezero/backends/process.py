@@ -5,7 +5,10 @@ announces its URL on its first stdout line (``LISTENING http://...``), and is
 ready once ``/_/ready`` answers 200 (polled every 50 ms). Scale-down drains:
 stop routing, wait for in-flight requests, SIGTERM, then SIGKILL. An instance
 that dies is noticed at once (we await its exit), its slot freed, and a
-replacement started if the function still wants it.
+replacement started if the function still wants it. An instance that exits
+before it is ready is a failed start (backends/startfail.py): the error line of
+its log is kept for the gateway and ``describe``, its traceback goes to the
+gateway's log, and the next start of that function backs off (1 s, 2 s, 4 s ...).
 """
 
 import asyncio
@@ -24,6 +27,8 @@ import aiohttp
 from scalezero.backends.base import (ACTIVE, DEAD, DRAINING, READY, STARTING, Instance, LogLine,
                                      function_environment)
 from scalezero.backends.lifeline import die_with_parent
+from scalezero.backends.startfail import (TRACEBACK, BackoffConfig, StartFailure, StartHealth,
+                                          error_line)
 from scalezero.backends.output import read_lines
 from scalezero.errors import ConfigError, FunctionNotFound
 from scalezero.stack import FunctionSpec
@@ -47,7 +52,7 @@ class ProcessConfig:
     start_timeout_s: float = 300.0  # start -> ready longest; then the instance is killed
     drain_timeout_s: float = 30.0  # longest wait for in-flight requests on scale-down
     stop_timeout_s: float = 10.0  # SIGTERM -> SIGKILL
-    restart_delay_s: float = 1.0  # pause before replacing an instance that never got ready
+    backoff: BackoffConfig = field(default_factory=BackoffConfig)  # after failed starts
     log_lines: int = 1000  # log lines kept per function for /system/logs
 
     def __post_init__(self):
@@ -67,6 +72,7 @@ class _Proc:
     pump: asyncio.Task | None = None  # reads its stdout into the log buffer
     lines: object = None  # read_lines() of its stdout: shared by _launch and the pump
     stopping: bool = False  # we asked it to stop: its exit is not a crash
+    start_failed: str = ""  # why the backend gave up on it before it was ready
 
 
 class ProcessBackend:
@@ -85,6 +91,8 @@ class ProcessBackend:
         self._logs: dict[str, deque] = {}
         self._serial = 0
         self._http: aiohttp.ClientSession | None = None
+        self._health: dict[str, StartHealth] = {}  # failed starts and backoff, per function
+        self._retry: dict[str, asyncio.Task] = {}  # a start waiting out the backoff
 
     # -- the Backend protocol -------------------------------------------------
 
@@ -97,6 +105,7 @@ class ProcessBackend:
         if old is None:
             await self.scale(spec.name, spec.scaling.initial_scale)
         elif old != spec:
+            self._health.pop(spec.name, None)  # new code or settings: try at once
             for p in self._active(spec.name):
                 self._begin_drain(p)
             await self.scale(spec.name, max(self._wanted.get(spec.name, 0),
@@ -107,21 +116,28 @@ class ProcessBackend:
         self._wanted[name] = 0
         procs = list(self._procs.get(name, []))
         await asyncio.gather(*(self._stop(p) for p in procs))
-        for d in (self._specs, self._wanted, self._procs, self._logs):
+        retry = self._retry.pop(name, None)
+        if retry is not None:
+            retry.cancel()
+        for d in (self._specs, self._wanted, self._procs, self._logs, self._health):
             d.pop(name, None)
 
     async def scale(self, name: str, replicas: int) -> None:
         """Start instances or drain the extra ones (starting ones first, then least busy)."""
-        spec = self._need(name)
+        self._need(name)
         self._wanted[name] = replicas
         active = self._active(name)
-        for _ in range(replicas - len(active)):
-            self._start(spec)
+        self._fill(name)
         extra = len(active) - replicas
         if extra > 0:
             victims = sorted(active, key=lambda p: (p.inst.state == READY, p.inst.inflight))
             for p in victims[:extra]:
                 self._begin_drain(p)
+
+    def start_error(self, name: str) -> StartFailure | None:
+        """The last failed start of ``name`` since an instance was last ready, or None."""
+        health = self._health.get(name)
+        return health.last if health else None
 
     def instances(self, name: str) -> list[Instance]:
         return [p.inst for p in self._procs.get(name, []) if p.inst.state != DEAD]
@@ -135,6 +151,8 @@ class ProcessBackend:
         procs = [p for ps in self._procs.values() for p in ps]
         for name in self._wanted:
             self._wanted[name] = 0
+        for task in self._retry.values():
+            task.cancel()
         await asyncio.gather(*(self._stop(p) for p in procs), return_exceptions=True)
         if self._http is not None:
             await self._http.close()
@@ -148,6 +166,22 @@ class ProcessBackend:
 
     def _active(self, name: str) -> list[_Proc]:
         return [p for p in self._procs.get(name, []) if p.inst.state in ACTIVE]
+
+    def _fill(self, name: str) -> None:
+        """Start the instances ``name`` is missing, now or once its backoff is over."""
+        wait = self._health.setdefault(name, StartHealth(self.config.backoff)).wait_s()
+        if wait > 0:
+            if name not in self._retry:
+                self._retry[name] = asyncio.create_task(self._fill_later(name, wait))
+            return
+        for _ in range(self._wanted.get(name, 0) - len(self._active(name))):
+            self._start(self._specs[name])
+
+    async def _fill_later(self, name: str, wait_s: float) -> None:
+        await asyncio.sleep(wait_s)
+        self._retry.pop(name, None)
+        if name in self._specs:
+            self._fill(name)
 
     def _start(self, spec: FunctionSpec) -> _Proc:
         self._serial += 1
@@ -165,11 +199,12 @@ class ProcessBackend:
             if p.process.returncode is None:
                 await p.process.wait()
         except asyncio.TimeoutError:
-            self._log(p, f"[scalezero] instance did not get ready in "
-                         f"{self.config.start_timeout_s:g} s; stopping it")
+            p.start_failed = f"it did not get ready in {self.config.start_timeout_s:g} s"
+            self._log(p, f"[scalezero] instance {p.start_failed}; stopping it")
             await self._stop(p)
         except Exception as e:  # noqa: BLE001 - an instance failing must not kill the gateway
-            self._log(p, f"[scalezero] instance failed: {type(e).__name__}: {e}")
+            p.start_failed = f"{type(e).__name__}: {e}"
+            self._log(p, f"[scalezero] instance failed: {p.start_failed}")
             await self._stop(p)
         finally:
             await self._exited(p)
@@ -223,6 +258,7 @@ class ProcessBackend:
         else:
             return
         p.inst.state, p.inst.ready_at = READY, time.monotonic()
+        self._health.pop(p.inst.function, None)  # it starts fine: no more backoff
         self.on_change(p.inst.function)
 
     def _begin_drain(self, p: _Proc) -> None:
@@ -257,20 +293,32 @@ class ProcessBackend:
     async def _exited(self, p: _Proc) -> None:
         code = p.process.returncode if p.process else None
         crashed = not p.stopping
-        was_ready = p.inst.state == READY
+        never_ready = p.inst.ready_at is None and (crashed or bool(p.start_failed))
         p.inst.state = DEAD
         procs = self._procs.get(p.inst.function)
         if procs is not None and p in procs:
             procs.remove(p)
         if crashed:
             self._log(p, f"[scalezero] instance exited unexpectedly (code {code})")
-        self.on_change(p.inst.function)
         name = p.inst.function
-        if crashed and name in self._specs and len(self._active(name)) < self._wanted[name]:
-            if not was_ready:
-                await asyncio.sleep(self.config.restart_delay_s)  # avoid a hot crash loop
-            if name in self._specs and len(self._active(name)) < self._wanted[name]:
-                self._start(self._specs[name])
+        if never_ready and name in self._specs:
+            await self._failed_start(p, code)
+        self.on_change(name)
+        if crashed and name in self._specs:
+            self._fill(name)  # a replacement, after the backoff if it never got ready
+
+    async def _failed_start(self, p: _Proc, code: int | None) -> None:
+        """Keep why it failed (the error line) and log its last lines, the traceback."""
+        if p.pump is not None:  # the last lines may still be in the pipe
+            await asyncio.wait({p.pump}, timeout=1.0)
+        lines = [line.text for line in self._logs.get(p.inst.function, ())
+                 if line.instance == p.inst.id]
+        traceback = any(t.strip() == TRACEBACK for t in lines)
+        error = error_line(lines) if traceback or not p.start_failed else p.start_failed
+        health = self._health.setdefault(p.inst.function, StartHealth(self.config.backoff))
+        failure = health.failed(p.inst.function, error, p.inst.id, code)
+        log.error("%s\n%s", failure.message(),
+                  "\n".join(f"  | {t}" for t in lines[-40:]) or "  | (no output)")
 
     def _log(self, p: _Proc, text: str) -> None:
         buf = self._logs.get(p.inst.function)

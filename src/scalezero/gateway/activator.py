@@ -63,6 +63,18 @@ class Activator:
             if not fut.done():
                 fut.set_exception(FunctionNotFound(f"function {name} was removed"))
 
+    def fail_waiting(self, name: str, err: Exception) -> int:
+        """Fail every request held for ``name`` with ``err`` (its start failed); the count."""
+        q = self._queues.get(name)
+        failed = 0
+        while q and q.waiters:
+            fut = q.waiters.popleft()
+            if not fut.done():
+                fut.set_exception(err)
+                failed += 1
+        self._on_depth(name, 0)
+        return failed
+
     def depth(self, name: str) -> int:
         q = self._queues.get(name)
         return len(q.waiters) if q else 0

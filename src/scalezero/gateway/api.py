@@ -132,6 +132,9 @@ def status_of(gw: Gateway, name: str) -> dict:
            "envVars": s.environment, "labels": s.labels, "annotations": s.annotations,
            "secrets": list(s.secrets), "invocationCount": rec.invocations,
            "replicas": replicas, "availableReplicas": ready, "createdAt": rec.created_at}
+    failed = gw.start_error(name)
+    if failed is not None:
+        out["lastStartError"] = failed.as_json()  # scalezero's: why no instance gets ready
     if s.limits:
         out["limits"] = s.limits
     if s.requests:

@@ -17,7 +17,7 @@ from typing import Callable
 
 from scalezero.backends.base import READY, Backend, count
 from scalezero.clock import Clock
-from scalezero.errors import Conflict, FunctionNotFound, NotReady, ScalezeroError
+from scalezero.errors import BadGateway, Conflict, FunctionNotFound, NotReady, ScalezeroError
 from scalezero.gateway.activator import Activator, ActivatorConfig
 from scalezero.gateway.metrics import GatewayMetrics
 from scalezero.gateway.proxy import Headers, Proxy, Unreachable
@@ -173,6 +173,7 @@ class Gateway:
             if url is None:
                 raise NotReady(f"function {name} has no address yet; retry shortly")
         else:
+            self._fail_fast_while_broken(name)
             inst = await self.activator.acquire(name)
             url = inst.url
         waited = self.clock.now() - arrived
@@ -198,6 +199,28 @@ class Gateway:
     def _poke(self, name: str) -> None:
         self.loop.poke(name)
 
+    def start_error(self, name: str):
+        """The backend's last failed start of ``name`` (a StartFailure), or None."""
+        # Backends without instances of their own (knative) have no start_error.
+        get = getattr(self.backend, "start_error", None)
+        return get(name) if get is not None else None
+
+    def _broken(self, name: str):
+        """The start failure to answer with: the last start failed and none is starting
+        or ready (a start still running may yet succeed, so requests wait for it)."""
+        failed = self.start_error(name)
+        if failed is None or any(i.state in (STARTING, READY) for i in self.backend.instances(name)):
+            return None
+        return failed
+
+    def _fail_fast_while_broken(self, name: str) -> None:
+        # During the backoff after a failed start nothing can serve: say why at once. Once
+        # it is over, the request waits for the next start, which it triggers.
+        failed = self._broken(name)
+        if failed is not None and failed.retry_in_s() > 0:
+            self._poke(name)
+            raise BadGateway(failed.message(), retry_after_s=failed.retry_in_s())
+
     def _on_change(self, name: str) -> None:
         """An instance of ``name`` changed state: observe starts, update gauges, flush."""
         for inst in self.backend.instances(name):
@@ -207,6 +230,9 @@ class Gateway:
         if name in self.functions:
             self.metrics.service_count.set(name, self._ready(name))
             self.activator.dispatch(name)
+            failed = self._broken(name)
+            if failed is not None:
+                self.activator.fail_waiting(name, BadGateway(failed.message()))
 
     async def close(self) -> None:
         """Stop every instance and close the proxy's connections."""
