@@ -156,3 +156,18 @@ def test_url_fetch_refuses_userinfo_tricks_and_redirects_off_prefix():
     finally:
         allowed.close()
         internal.close()
+
+
+def test_events_need_the_bearer_token_given_to_scalezero_up(tmp_path):
+    # MinIO's webhook target sends its auth_token as "Authorization: Bearer <token>".
+    gw = start_gateway(tmp_path, {}, "--events-token", "ev-s3cret")
+    try:
+        body = json.dumps({"Records": []}).encode()
+        answers = [gw.request("POST", "/events/s3", body, auth=False, headers=h)
+                   for h in ({}, {"Authorization": "Bearer wrong"},
+                             {"Authorization": "Bearer ev-s3cret"})]
+        assert [a[0] for a in answers] == [401, 401, 200]
+        assert "Bearer" in json.loads(answers[0][2])["error"], "the 401 says what is needed"
+        assert gw.request("GET", "/events/subscriptions", auth=False)[0] == 401
+    finally:
+        gw.stop()

@@ -15,10 +15,10 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from scalezero.errors import FunctionNotFound
-from scalezero.gateway.delivery import DeliveryConfig
 from scalezero.events.parse import s3_notification, s3_record
-from scalezero.gateway.eventapi import add_event_routes
-from scalezero.gateway.asyncapi import ASYNC_QUEUE
+from scalezero.gateway.api import error_middleware
+from scalezero.gateway.delivery import DeliveryConfig
+from scalezero.gateway.eventapi import add_event_routes, event_enqueuer
 from scalezero.stack import parse_stack
 
 STACK = """
@@ -72,10 +72,9 @@ class FakeQueue:
 def run(gateway, requests, config=None, queue=None):
     """Serve the routes on 127.0.0.1:0, send ``requests`` (path, headers, body), return answers."""
     async def go():
-        app = web.Application()
-        add_event_routes(app, gateway, config=config or DeliveryConfig(backoff_s=0))
-        if queue is not None:
-            app[ASYNC_QUEUE] = queue
+        app = web.Application(middlewares=[error_middleware])  # as create_app has it
+        enqueue = event_enqueuer(queue) if queue is not None else None
+        add_event_routes(app, gateway, enqueue, config=config or DeliveryConfig(backoff_s=0))
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -1,7 +1,7 @@
 """``scalezero up``: the gateway application, its factory and its command.
 
-``create_app(gateway, credentials)`` builds the aiohttp app (no module-level
-state); ``build_gateway`` wires backend, metrics registry, clock and autoscaler;
+``create_app(gateway, credentials, config)`` builds the whole aiohttp app (the
+OpenFaaS API, async and event routes, limits; no module-level state); ``build_gateway`` wires backend, metrics registry, clock and autoscaler;
 ``main`` parses flags, loads stack.yml, serves until SIGINT/SIGTERM and then
 stops every instance it started.
 """
@@ -18,20 +18,21 @@ from typing import Callable
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from scalezero.gateway.scaling_loop import LoopConfig
 from scalezero.clock import Clock, MonotonicClock
 from scalezero.errors import ConfigError
-from scalezero.gateway.eventapi import add_event_routes
 from scalezero.gateway import auth
 from scalezero.gateway.activator import ActivatorConfig
-from scalezero.gateway.asyncapi import ASYNC_QUEUE, add_async_routes
-from scalezero.gateway.asyncq import LOOPBACK, AsyncConfig
 from scalezero.gateway.api import CREDENTIALS, GATEWAY, add_routes, auth_middleware, \
     error_middleware
+from scalezero.gateway.asyncapi import ASYNC_QUEUE, add_async_routes
+from scalezero.gateway.asyncq import LOOPBACK, AsyncConfig
 from scalezero.gateway.core import Gateway, GatewayConfig
+from scalezero.gateway.delivery import DeliveryConfig
+from scalezero.gateway.eventapi import add_event_routes, event_enqueuer
 from scalezero.gateway.limits import DEFAULT_MAX_HEADER_BYTES, exposure_warning, \
     header_limit_middleware, install_log_redaction, parser_limits
 from scalezero.gateway.metrics import GatewayMetrics
+from scalezero.gateway.scaling_loop import LoopConfig
 from scalezero.runtime.config import parse_size as _parse_size
 from scalezero.stack import Stack, load_stack, parse_duration
 
@@ -50,6 +51,7 @@ class UpConfig:
     state_dir: Path = Path("~/.config/scalezero")  # holds the generated credentials file
     async_queue: AsyncConfig = AsyncConfig()  # durable async calls (db under state_dir)
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES  # request header block limit (431 above)
+    events: DeliveryConfig = DeliveryConfig()  # /events/* delivery and its bearer token
 
     def __post_init__(self):
         if not 0 <= self.port <= 65535:
@@ -88,16 +90,22 @@ def build_gateway(config: GatewayConfig, backend=None, clock: Clock | None = Non
 
 
 def create_app(gateway: Gateway, credentials: auth.Credentials,
-               max_body_bytes: int = 32 * 1024 * 1024) -> web.Application:
-    """The aiohttp application; starting it starts the scaling loop, cleanup stops all."""
-    app = web.Application(middlewares=[error_middleware, auth_middleware],
-                          client_max_size=max_body_bytes)
+               config: UpConfig | None = None) -> web.Application:
+    """The whole aiohttp application: the OpenFaaS API, async and event routes, limits.
+
+    Starting it starts the scaling loop and the async queue; cleanup stops all.
+    """
+    config = config or UpConfig()
+    app = web.Application(middlewares=[error_middleware, auth_middleware,
+                                       header_limit_middleware(config.max_header_bytes)],
+                          client_max_size=config.max_body_bytes)
     app[GATEWAY] = gateway
     app[CREDENTIALS] = credentials
     add_routes(app)
-    add_event_routes(app, gateway)
     app.on_startup.append(_start_loop)
     app.on_cleanup.append(_stop_all)
+    queue = add_async_routes(app, gateway, config.async_queue)
+    add_event_routes(app, gateway, event_enqueuer(queue), config=config.events)
     return app
 
 
@@ -115,9 +123,7 @@ async def serve(config: UpConfig, stack: Stack, credentials: auth.Credentials,
                 announce: Callable[[str], None] = print) -> None:
     """Deploy the stack, listen, and run until SIGINT or SIGTERM."""
     gateway = build_gateway(config.gateway)
-    app = create_app(gateway, credentials, config.max_body_bytes)
-    add_async_routes(app, gateway, config.async_queue)
-    app.middlewares.append(header_limit_middleware(config.max_header_bytes))
+    app = create_app(gateway, credentials, config)
     install_log_redaction()
     runner = web.AppRunner(app, handle_signals=False, access_log=None,
                            **parser_limits(config.max_header_bytes))
@@ -157,6 +163,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="longest wait for a free instance, e.g. 60s (504 after)")
     parser.add_argument("--upstream-timeout", default="60s",
                         help="longest wait for an instance's response, e.g. 60s")
+    parser.add_argument("--events-token", default=env.get("SCALEZERO_EVENTS_TOKEN", ""),
+                        help="require 'Authorization: Bearer TOKEN' on /events/* (MinIO's "
+                             "auth_token; default $SCALEZERO_EVENTS_TOKEN, none if unset)")
     add_async_arguments(parser)
 
 
@@ -188,7 +197,8 @@ def config_from_args(args: argparse.Namespace, stack_dir: Path) -> UpConfig:
         callback_prefixes=tuple(args.callback_prefix or LOOPBACK))
     return UpConfig(host=args.host, port=args.port, gateway=gateway, state_dir=state,
                     max_body_bytes=parse_size(args.max_body), async_queue=async_queue,
-                    max_header_bytes=parse_size(args.max_header))
+                    max_header_bytes=parse_size(args.max_header),
+                    events=DeliveryConfig(auth_token=args.events_token))
 
 
 def parse_size(text: str) -> int:

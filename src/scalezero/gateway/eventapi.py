@@ -1,5 +1,8 @@
 """The gateway's event routes: ``POST /events/s3`` and ``POST /events/cloudevents``.
 
+``create_app`` mounts them with the async queue's ``enqueue`` (``event_enqueuer``);
+errors leave through the app's error middleware, like every other route's.
+
 Each incoming event is matched against the subscriptions of the functions the
 gateway currently has (their stack.yml annotations) and delivered to every
 match: by default into the gateway's durable async queue (one call per
@@ -21,27 +24,31 @@ from typing import Any, Callable, Iterable
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from scalezero.errors import ScalezeroError, Unauthorized, error_body
+from scalezero.errors import Unauthorized
 from scalezero.events import parse
-from scalezero.gateway.delivery import Deliverer, Delivery, DeliveryConfig, EventMetrics
+from scalezero.gateway.callstore import Call
+from scalezero.gateway.delivery import Deliverer, Delivery, DeliveryConfig, Enqueue, EventMetrics
 from scalezero.events.subscriptions import (Subscription, cloudevent_subscribers,
                                             storage_subscribers, subscriptions_from)
 
 log = logging.getLogger(__name__)
 
 
-def add_event_routes(app: web.Application, gateway: Any, registry: CollectorRegistry | None = None,
+def add_event_routes(app: web.Application, gateway: Any, enqueue: Enqueue | None = None,
+                     registry: CollectorRegistry | None = None,
                      config: DeliveryConfig | None = None,
                      functions: Callable[[], Iterable] | None = None) -> "EventRoutes":
     """Register the event routes on ``app``; deliveries go through ``gateway.invoke``.
 
-    ``functions`` returns the current function specs (objects with ``name`` and
-    ``annotations``); by default it is read from the gateway (see ``_specs``).
-    Metrics go on ``registry`` (default: the gateway's, ``gateway.metrics.registry``).
+    ``enqueue`` stores a delivery durably (``event_enqueuer(queue)``); without it
+    every delivery is direct, as with ``?wait=true``. ``functions`` returns the
+    current function specs (objects with ``name`` and ``annotations``); by
+    default it is read from the gateway (see ``_specs``). Metrics go on
+    ``registry`` (default: the gateway's, ``gateway.metrics.registry``).
     """
     registry = registry if registry is not None else gateway.metrics.registry
     routes = EventRoutes(Deliverer(gateway, config or DeliveryConfig(), EventMetrics(registry)),
-                         functions or (lambda: _specs(gateway)))
+                         functions or (lambda: _specs(gateway)), enqueue)
     app.router.add_post("/events/s3", routes.s3)
     app.router.add_post("/events/cloudevents", routes.cloudevents)
     app.router.add_get("/events/subscriptions", routes.subscriptions)
@@ -57,9 +64,11 @@ def _specs(gateway: Any) -> Iterable:
 class EventRoutes:
     """Request handlers; one per app."""
 
-    def __init__(self, deliverer: Deliverer, functions: Callable[[], Iterable]):
+    def __init__(self, deliverer: Deliverer, functions: Callable[[], Iterable],
+                 enqueue: Enqueue | None = None):
         self.deliverer = deliverer
         self.functions = functions
+        self.enqueue = enqueue
         self.metrics = deliverer.metrics
 
     def current(self) -> list[Subscription]:
@@ -71,11 +80,8 @@ class EventRoutes:
 
     async def s3(self, request: web.Request) -> web.Response:
         """S3/MinIO bucket notification: every record to every matching subscriber."""
-        try:
-            self._authorize(request)
-            events = parse.parse_s3_notification(await request.read())
-        except ScalezeroError as e:
-            return web.json_response(error_body(e), status=e.status)
+        self._authorize(request)
+        events = parse.parse_s3_notification(await request.read())
         subs = self.current()
         plan = [(ev, storage_subscribers(subs, ev)) for ev in events]
         describe = [{"bucket": ev.bucket, "key": ev.key, "event_name": ev.event_name} for ev in events]
@@ -83,11 +89,8 @@ class EventRoutes:
 
     async def cloudevents(self, request: web.Request) -> web.Response:
         """CloudEvents (binary, structured or batch mode) to every matching subscriber."""
-        try:
-            self._authorize(request)
-            events = parse.parse_cloudevents(dict(request.headers), await request.read())
-        except ScalezeroError as e:
-            return web.json_response(error_body(e), status=e.status)
+        self._authorize(request)
+        events = parse.parse_cloudevents(dict(request.headers), await request.read())
         subs = self.current()
         plan = [(ev, cloudevent_subscribers(subs, ev)) for ev in events]
         describe = [{"id": ev.id, "type": ev.type, "source": ev.source} for ev in events]
@@ -98,7 +101,7 @@ class EventRoutes:
         self.metrics.received.labels(source).inc(len(plan))
         deliveries = [render(ev, sub) for ev, subs in plan for sub in subs]
         wait = request.query.get("wait", "").lower() in ("1", "true", "yes")
-        enqueue = None if wait else _enqueuer(request.app)
+        enqueue = None if wait else self.enqueue
         outcomes = iter(await self.deliverer.deliver_all(deliveries, enqueue))
         results, failed, unmatched = [], 0, 0
         for (ev, subs), desc in zip(plan, describe):
@@ -122,13 +125,8 @@ class EventRoutes:
             raise Unauthorized("this gateway needs Authorization: Bearer <token> on /events/*")
 
 
-def _enqueuer(app: web.Application):
-    """enqueue(delivery) -> call id on the app's async queue, or None if it has none."""
-    from scalezero.gateway.asyncapi import ASYNC_QUEUE  # set up after this module's routes
-    from scalezero.gateway.callstore import Call
-    queue = app.get(ASYNC_QUEUE)
-    if queue is None:
-        return None
+def event_enqueuer(queue) -> Enqueue:
+    """enqueue(delivery) -> call id on ``queue`` (anything with ``accept(Call)``)."""
 
     async def enqueue(d: Delivery) -> str:
         # Same function + same event -> same id: the queue refuses the duplicate.
