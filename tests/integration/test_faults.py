@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -140,3 +141,34 @@ def test_requests_in_flight_on_a_killed_instance_are_502_and_never_run_again(tmp
         assert {cid: runs[cid] for _, cid in calls} == {cid: 1 for _, cid in calls}
     finally:
         assert p.stop() == 0
+
+
+def prefork_folders(tmp: Path, pid: int | str = "*") -> list[Path]:
+    return sorted(tmp.glob(f"scalezero-prefork-{pid}-*"))
+
+
+def test_a_killed_gateways_template_folders_are_removed_at_the_next_start(tmp_path):
+    # Issue 16.12: each SIGKILLed gateway left /tmp/scalezero-prefork-* behind for good.
+    tmp, a, b = tmp_path / "tmp", tmp_path / "a", tmp_path / "b"
+    for d in (tmp, a, b):
+        d.mkdir()
+    env = {"TMPDIR": str(tmp)}  # this test's own temp dir: other gateways' folders are safe
+    functions = {"recorder": {**recorder_function(tmp_path / "record.txt"),
+                              "annotations": {"autoscaling.knative.dev/min-scale": "1"}}}
+    first = start_gateway(a, functions, env=env)
+    try:
+        wait_for(lambda: prefork_folders(tmp, first.proc.pid), 30, "a template folder")
+        os.kill(first.proc.pid, signal.SIGKILL)
+        first.proc.wait(10)
+    finally:
+        if first.proc.poll() is None:
+            first.stop()
+    left = prefork_folders(tmp, first.proc.pid)
+    assert left, "a SIGKILLed gateway cannot remove its folder"
+    second = start_gateway(b, functions, env=env)
+    try:
+        assert not any(d.exists() for d in left), "the dead gateway's folder is still there"
+        wait_for(lambda: prefork_folders(tmp, second.proc.pid), 30, "the new template folder")
+    finally:
+        assert second.stop() == 0
+    assert prefork_folders(tmp) == [], "the stopped gateway left its folder"

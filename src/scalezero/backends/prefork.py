@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scalezero.backends import tempdirs
 from scalezero.backends.base import LogLine, function_environment
 from scalezero.backends.process import ProcessBackend, ProcessConfig, launch_command
 from scalezero.backends.template import PreforkError, Template, TemplateConfig
@@ -109,9 +110,14 @@ class PreforkBackend(ProcessBackend):
         self._starting: dict[str, asyncio.Task] = {}  # template starts in progress
         self._failed_at: dict[str, float] = {}  # monotonic time of the last failed start
         self._tasks: set[asyncio.Task] = set()  # restarts and eager starts in the background
+        self._folders: set[str] = set()  # every template folder made; all removed at close
+        self._swept = False  # stale folders of dead gateways removed (once, at the first deploy)
 
     async def deploy(self, spec: FunctionSpec) -> None:
         mode = prefork_mode(spec)  # bad annotations fail the deploy, before any instance
+        if not self._swept:  # at start: a SIGKILLed gateway could not remove its folders
+            self._swept = True
+            tempdirs.remove_stale()
         old = self._specs.get(spec.name)
         if old is not None and old != spec:
             await self._drop_template(spec.name)  # new settings: a new template
@@ -134,6 +140,7 @@ class PreforkBackend(ProcessBackend):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(self._drop_template(n) for n in list(self._templates)))
+        tempdirs.remove(self._folders)
 
     async def _spawn(self, spec: FunctionSpec, env: dict[str, str]):
         mode = self._modes.get(spec.name) or prefork_mode(spec)
@@ -162,6 +169,7 @@ class PreforkBackend(ProcessBackend):
         env = {**os.environ, **function_environment(spec), "PYTHONUNBUFFERED": "1"}
         t = Template(str(spec.handler), self.config.python, env, self.prefork.template,
                      lambda text: self._note(spec.name, text))
+        self._folders.add(t.folder)
         try:
             await t.start()
         except asyncio.CancelledError:  # removed or redeployed meanwhile
@@ -197,6 +205,7 @@ class PreforkBackend(ProcessBackend):
         t = self._templates.pop(name, None)
         if t is not None:
             await t.stop()
+            self._folders.discard(t.folder)
 
     def _background(self, coro) -> None:
         task = asyncio.create_task(self._quietly(coro))

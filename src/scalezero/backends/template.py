@@ -20,11 +20,11 @@ import json
 import os
 import shutil
 import signal
-import tempfile
 from dataclasses import dataclass
 from typing import Callable
 
 from scalezero.backends.lifeline import die_with_parent
+from scalezero.backends import tempdirs
 from scalezero.backends.output import read_lines
 from scalezero.errors import ConfigError, ScalezeroError
 
@@ -131,10 +131,15 @@ class Template:
         self.on_exit: Callable[["Template"], None] = lambda t: None
         self._children: dict[int, ForkedProcess] = {}
         self._early: dict[int, int] = {}  # EXIT reports that came before the FORKED line was read
-        self._dir = tempfile.mkdtemp(prefix="scalezero-prefork-")  # 0700: only we may ask to fork
+        self._dir = tempdirs.make()  # 0700: only we may ask to fork
         self._socket = os.path.join(self._dir, "template.sock")
         self._pump: asyncio.Task | None = None
         self._lines = None  # read_lines() of its stdout (any line length)
+
+    @property
+    def folder(self) -> str:
+        """Its private folder (the socket's), removed by ``stop``."""
+        return self._dir
 
     @property
     def alive(self) -> bool:
@@ -143,11 +148,16 @@ class Template:
     async def start(self) -> None:
         """Start it and wait for TEMPLATE READY; PreforkError if it does not get there."""
         from scalezero.runtime.prefork_template import READY
-        self.process = await asyncio.create_subprocess_exec(
-            self.python, "-m", "scalezero.runtime.prefork_template", self.handler_dir,
-            self._socket, env=self.env, start_new_session=True, stdin=asyncio.subprocess.PIPE,
-            preexec_fn=functools.partial(die_with_parent, os.getpid()),  # no orphans on SIGKILL
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                self.python, "-m", "scalezero.runtime.prefork_template", self.handler_dir,
+                self._socket, env=self.env, start_new_session=True,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                preexec_fn=functools.partial(die_with_parent, os.getpid()))  # no orphans
+        except (OSError, ValueError) as e:  # no such interpreter, an unusable environment
+            await self.stop()  # its folder too: a failed start must not leave one behind
+            raise PreforkError(f"cannot start the template: {e}") from None
         try:
             await asyncio.wait_for(self._until(READY), self.config.start_timeout_s)
         except (asyncio.TimeoutError, PreforkError) as e:
