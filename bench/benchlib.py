@@ -168,6 +168,18 @@ class Platform:
             out.extend(_children(child) if _is_template(child) else [child])
         return out
 
+    def instance_urls(self, handler_dir: Path) -> list[str]:
+        """Base URLs of the pre-forked instances of the function in ``handler_dir``."""
+        urls = []
+        for t in self.templates():
+            if str(handler_dir) in t.cmdline():
+                for c in _children(t):
+                    try:
+                        urls.append(listen_url(c))
+                    except (RuntimeError, psutil.Error):
+                        pass  # still starting (or just gone)
+        return urls
+
     def tree(self) -> list[psutil.Process]:
         """The gateway and every process under it."""
         root = psutil.Process(self.proc.pid)
@@ -176,7 +188,7 @@ class Platform:
 
 def _is_template(proc: psutil.Process) -> bool:
     try:
-        return "scalezero.runtime.prefork_template" in " ".join(proc.cmdline())
+        return "prefork_template" in " ".join(proc.cmdline())  # wherever the module lives
     except psutil.NoSuchProcess:
         return False
 
@@ -206,7 +218,89 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 
 
-def write_json(path: str | None, rows: list[dict]) -> None:
-    """Rows for bench/run_all.py's table: figure, value, baseline, ratio, target."""
+def write_json(path: str | None, rows: list[dict], raw: dict | None = None) -> None:
+    """Rows for bench/run_all.py's table (see ``row``) and, for its plot, raw samples."""
     if path:
-        Path(path).write_text(json.dumps(rows, indent=1))
+        Path(path).write_text(json.dumps({"rows": rows, "raw": raw or {}}, indent=1))
+
+
+def row(bench: str, figure: str, value: float, unit: str, baseline: float | None = None,
+        baseline_label: str = "", *, ratio: float | None = None, target: str = "",
+        met: bool | None = None, detail: str = "") -> dict:
+    """One results.json row. ``ratio`` defaults to value / baseline; ``met`` is None
+    when the row has no target. ``detail`` (text) carries p90, n and the like."""
+    if ratio is None and baseline not in (None, 0):
+        ratio = value / baseline
+    return {"bench": bench, "figure": figure, "value": round(float(value), 4), "unit": unit,
+            "baseline": None if baseline is None else round(float(baseline), 4),
+            "baseline_label": baseline_label,
+            "ratio": None if ratio is None else round(float(ratio), 4),
+            "target": target, "met": None if not target else bool(met), "detail": detail}
+
+
+class KeepAlive:
+    """One persistent HTTP/1.1 connection to host:port, reopened after an error, as a
+    client that reuses its connections (every path measured the same way)."""
+
+    def __init__(self, host: str, port: int, timeout: float = 120):
+        self.host, self.port, self.timeout = host, port, timeout
+        self.conn = None
+
+    def post(self, path: str, body: bytes, ctype: str) -> tuple[float, int]:
+        """(seconds, status) of one POST."""
+        for attempt in (0, 1):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            t0 = time.perf_counter()
+            try:
+                self.conn.request("POST", path, body=body, headers={"Content-Type": ctype})
+                r = self.conn.getresponse()
+                r.read()
+                return time.perf_counter() - t0, r.status
+            except (http.client.HTTPException, ConnectionError):
+                self.close()  # the server closed an idle keep-alive connection: once more
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def listen_url(proc: psutil.Process) -> str:
+    """http://127.0.0.1:PORT the process listens on (an instance under the gateway)."""
+    for c in proc.net_connections(kind="tcp"):
+        if c.status == psutil.CONN_LISTEN:
+            return f"http://{c.laddr.ip}:{c.laddr.port}"
+    raise RuntimeError(f"process {proc.pid} listens on no TCP port")
+
+
+def load_handler(env: dict | None = None, name: str = "bench_yolo_detect"):
+    """yolo-detect's handler imported into this process as an instance imports it, with
+    ``env`` (e.g. ``model_threads``) in the environment while it reads its settings."""
+    import importlib.util
+
+    saved = {k: os.environ.get(k) for k in env or {}}
+    os.environ.update(env or {})
+    try:
+        spec = importlib.util.spec_from_file_location(name, DETECT / "handler.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    module.warmup()
+    return module
+
+
+class Event:
+    """The OpenFaaS python3-http event the runtime gives a handler."""
+
+    def __init__(self, body: bytes, ctype: str = "image/jpeg"):
+        self.body, self.headers, self.query = body, {"Content-Type": ctype}, {}
+        self.method, self.path = "POST", "/"

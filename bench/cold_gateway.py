@@ -13,10 +13,10 @@ cache). Run by bench/cold_start.py, whose last line is this module's headline.
 
 import time
 
-from benchlib import BUS, DETECT, PREFORK_OFF, SEED, Platform, function, pct, seed_body
+from benchlib import BUS, DETECT, PREFORK_OFF, SEED, Platform, function, pct, row, seed_body
 
-TARGET_P50_S = 0.2  # issue 6: pre-forked cold start p50, end to end
-TARGET_SPEEDUP = 8.0  # issue 6: at least this much faster than the seed handler
+TARGET_PENALTY_MS = 20.0  # issue 14: cold p50 - warm p50, same function, same run
+TARGET_SPEEDUP = 40.0  # issue 14: at least this much faster than the seed handler's cold start
 VARIANTS = {  # name -> label
     "detect-prefork": "yolo-detect pre-forked",
     "detect-plain": "yolo-detect plain process",
@@ -36,8 +36,9 @@ def body_for(name: str) -> tuple[bytes, str]:
     return seed_body() if name == "seed" else (BUS.read_bytes(), "image/jpeg")
 
 
-def cold_once(p: Platform, name: str, tries: int = 5) -> tuple[float, float]:
-    """(seconds request -> response, seconds the gateway held it for a start) of one cold start."""
+def cold_once(p: Platform, name: str, tries: int = 5) -> tuple[float, float, float]:
+    """(seconds request -> response, seconds the gateway held it for a start, seconds of a
+    warm request on the instance it started, sent just after) of one cold start."""
     body, ctype = body_for(name)
     for _ in range(tries):
         p.quiesce(VARIANTS)  # no other instance running or stopping while we measure
@@ -45,7 +46,11 @@ def cold_once(p: Platform, name: str, tries: int = 5) -> tuple[float, float]:
         if status != 200:
             raise RuntimeError(f"{name} answered {status} on a cold start")
         if "x-scalezero-cold-start" in headers:
-            return seconds, float(headers["x-scalezero-cold-start"])
+            held = float(headers["x-scalezero-cold-start"])
+            warm, status, again = p.invoke(name, body, ctype)
+            if status != 200 or "x-scalezero-cold-start" in again:
+                continue  # the instance went away between the two: not a warm request
+            return seconds, held, warm
     raise RuntimeError(f"{name}: no cold start in {tries} tries (something kept an instance)")
 
 
@@ -62,7 +67,7 @@ def measure(runs: int, deadline: float) -> dict[str, list[tuple[float, float]]]:
             for name in order[i % 3:] + order[:i % 3]:
                 results[name].append(cold_once(p, name))
             print(f"gateway round {i + 1}: " + "  ".join(
-                f"{n} {results[n][-1][0]:.3f} s" for n in VARIANTS), flush=True)
+                f"{n} {results[n][-1][0]:.3f} s (warm {results[n][-1][2]:.3f})" for n in VARIANTS), flush=True)
     return results
 
 
@@ -71,23 +76,34 @@ def _template_ready(p: Platform) -> bool:
     return b"TEMPLATE READY" in body
 
 
-def report(results: dict[str, list[tuple[float, float]]]) -> tuple[list[str], list[dict]]:
+def report(results: dict[str, list[tuple[float, float, float]]]) -> tuple[list[str], list[dict]]:
     """Lines to print (headline last) and rows for the results table."""
-    stats = {n: (pct([r[0] for r in rs], 0.5), pct([r[0] for r in rs], 0.9), len(rs))
-             for n, rs in results.items()}
-    lines = [f"gateway cold start {VARIANTS[n]:32s} p50 {p50:.3f} s  p90 {p90:.3f} s  (n={k})"
-             for n, (p50, p90, k) in stats.items()]
-    fast, plain, seed = stats["detect-prefork"][0], stats["detect-plain"][0], stats["seed"][0]
-    speedup = seed / fast
-    ok = fast <= TARGET_P50_S and speedup >= TARGET_SPEEDUP
-    lines.append(f"plain process / pre-forked p50: {plain / fast:.2f}x")
-    lines.append(f"cold start through the gateway, p50 of {stats['seed'][2]}: pre-forked yolo-detect "
-                 f"{fast:.3f} s vs seed handler {seed:.3f} s: {speedup:.1f}x faster "
-                 f"(targets: <= {TARGET_P50_S} s and >= {TARGET_SPEEDUP:g}x: {'met' if ok else 'MISSED'})")
-    rows = [{"bench": "cold_start", "figure": f"request at zero -> response, {VARIANTS[n]}",
-             "value": f"p50 {p50:.3f} s, p90 {p90:.3f} s (n={k})",
-             "baseline": "", "ratio": "", "target": ""} for n, (p50, p90, k) in stats.items()]
-    rows[0].update(baseline=f"seed p50 {seed:.3f} s", ratio=f"{speedup:.1f}x faster",
-                   target=f"<= {TARGET_P50_S} s, >= {TARGET_SPEEDUP:g}x: {'met' if ok else 'missed'}")
-    rows[1].update(baseline=f"pre-forked p50 {fast:.3f} s", ratio=f"{plain / fast:.2f}x slower")
+    stats = {n: {"cold": pct([r[0] for r in rs], 0.5), "cold90": pct([r[0] for r in rs], 0.9),
+                 "warm": pct([r[2] for r in rs], 0.5), "n": len(rs)} for n, rs in results.items()}
+    lines = [f"gateway cold start {VARIANTS[n]:32s} p50 {s['cold']:.3f} s  p90 {s['cold90']:.3f} s  "
+             f"warm request after it p50 {s['warm']:.3f} s  (n={s['n']})" for n, s in stats.items()]
+    fast, plain, seed = stats["detect-prefork"], stats["detect-plain"], stats["seed"]
+    penalty_ms = (fast["cold"] - fast["warm"]) * 1000
+    speedup = seed["cold"] / fast["cold"]
+    rows = [
+        row("cold_start", "request at zero -> response, yolo-detect pre-forked: cold p50 - warm p50",
+            penalty_ms, "ms", fast["warm"] * 1000, "warm request p50, same function, same run",
+            target=f"<= {TARGET_PENALTY_MS:g} ms", met=penalty_ms <= TARGET_PENALTY_MS,
+            detail=f"cold p50 {fast['cold']:.3f} s, p90 {fast['cold90']:.3f} s (n={fast['n']})"),
+        row("cold_start", "request at zero -> response, yolo-detect pre-forked", fast["cold"], "s",
+            seed["cold"], "seed handler (yolo-ultralytics, PyTorch) cold p50, same run",
+            ratio=speedup, target=f">= {TARGET_SPEEDUP:g}x faster", met=speedup >= TARGET_SPEEDUP,
+            detail=f"ratio = seed / yolo-detect; seed p90 {seed['cold90']:.3f} s"),
+        row("cold_start", "request at zero -> response, yolo-detect plain process", plain["cold"], "s",
+            fast["cold"], "pre-forked cold p50", detail=f"warm p50 {plain['warm']:.3f} s, "
+            f"penalty {(plain['cold'] - plain['warm']) * 1000:.0f} ms"),
+        row("cold_start", "request at zero -> response, seed handler (yolo-ultralytics)", seed["cold"], "s",
+            seed["warm"], "its own warm request p50", detail=f"p90 {seed['cold90']:.3f} s (n={seed['n']})"),
+    ]
+    ok = rows[0]["met"] and rows[1]["met"]
+    lines.append(f"plain process / pre-forked p50: {plain['cold'] / fast['cold']:.2f}x")
+    lines.append(f"cold start through the gateway, p50 of {fast['n']}: pre-forked yolo-detect {fast['cold']:.3f} s "
+                 f"= warm {fast['warm']:.3f} s + {penalty_ms:.0f} ms; seed handler {seed['cold']:.3f} s: "
+                 f"{speedup:.1f}x faster (targets: <= {TARGET_PENALTY_MS:g} ms and >= {TARGET_SPEEDUP:g}x: "
+                 f"{'met' if ok else 'MISSED'})")
     return lines, rows

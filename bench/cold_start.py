@@ -28,7 +28,7 @@ import urllib.request
 from pathlib import Path
 
 import cold_gateway
-from benchlib import write_json
+from benchlib import row, write_json
 from scalezero.procs import stop_process
 
 REPO = Path(__file__).resolve().parents[1]
@@ -125,12 +125,13 @@ def main() -> int:
     fast, seed = medians["yolo-detect"], medians["yolo-ultralytics"]
     print(f"cold start (process start -> first detection, median of {args.runs}): yolo-detect {fast:.3f} s, "
           f"yolo-ultralytics {seed:.3f} s, ratio {fast / seed:.3f} (yolo-detect / seed handler)")
-    lines, rows = cold_gateway.report(cold_gateway.measure(args.gateway_runs, deadline))
-    rows.insert(0, {"bench": "cold_start", "figure": "process start -> first detection (no gateway), "
-                    "yolo-detect", "value": f"median {fast:.3f} s (n={args.runs})",
-                    "baseline": f"seed handler {seed:.3f} s", "ratio": f"{seed / fast:.1f}x faster",
-                    "target": ""})
-    write_json(args.json, rows)
+    measured = cold_gateway.measure(args.gateway_runs, deadline)
+    lines, rows = cold_gateway.report(measured)
+    rows.append(row("cold_start", "process start -> first detection (no gateway), yolo-detect", fast, "s",
+                    seed, "seed handler, same run", ratio=seed / fast,
+                    detail=f"median of {args.runs}; ratio = seed / yolo-detect"))
+    write_json(args.json, rows, {"cold_s": {n: [r[0] for r in rs] for n, rs in measured.items()},
+                                 "warm_s": {n: [r[2] for r in rs] for n, rs in measured.items()}})
     print("\n".join(lines))  # the last line is issue 6's headline ratio
     return 0
 

@@ -1,10 +1,14 @@
-"""``make bench``: run every bench script, write bench/results.md (a Markdown table) and print it.
+"""``make bench``: run every bench script, write bench/results.json, results.md, results.png, README.
 
 Each script measures its own baseline in the same run and prints its ratio as its last
 line; each also writes its table rows (``--json``). Scripts run one after another (never
 two at once: they would measure each other), each under a time limit, each stopping what
 it starts. A script that fails is reported in the table with its error, and the others run.
-Usage: ``python bench/run_all.py [--only cold_start,idle_cost] [--out bench/results.md]``.
+``results.json`` has one object per row (bench, figure, value, unit, baseline, baseline_label,
+ratio, target, met, detail) plus the machine and date; ``results.md`` and the table in the
+README's Performance section (between its bench-table markers) are rendered from it, and
+``results.png`` plots the raw samples. ``--render`` redoes the three from an existing JSON.
+Usage: ``python bench/run_all.py [--only cold_start,idle_cost] [--out bench/results.md] [--render]``.
 """
 
 import argparse
@@ -26,7 +30,11 @@ SCRIPTS = {  # name -> (extra arguments, time limit in seconds)
     "throughput": ([], 300),
     "scale_reaction": ([], 300),
     "idle_cost": ([], 300),
+    "load_agreement": ([], 300),
+    "model_variants": ([], 600),
 }
+README = HERE.parent / "README.md"
+MARK_START, MARK_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 
 
 def machine() -> str:
@@ -43,8 +51,8 @@ def machine() -> str:
             f"load average at start {load}")
 
 
-def run(name: str, args: list[str], limit_s: int, tmp: Path) -> tuple[list[dict], str, float]:
-    """(table rows, last output line, seconds) of one script."""
+def run(name: str, args: list[str], limit_s: int, tmp: Path) -> tuple[list[dict], dict, str, float]:
+    """(table rows, raw samples, last output line, seconds) of one script."""
     out_json = tmp / f"{name}.json"
     cmd = [sys.executable, str(HERE / f"{name}.py"), *args, "--json", str(out_json)]
     print(f"== {name}: {' '.join(cmd[1:])}", flush=True)
@@ -63,9 +71,11 @@ def run(name: str, args: list[str], limit_s: int, tmp: Path) -> tuple[list[dict]
     took = time.monotonic() - t0
     last = lines[-1] if lines else ""
     if proc.returncode != 0 or not out_json.is_file():
-        return [{"bench": name, "figure": "FAILED", "value": last[:160], "baseline": "",
-                 "ratio": "", "target": ""}], last, took
-    return json.loads(out_json.read_text()), last, took
+        return [{"bench": name, "figure": "FAILED", "value": None, "unit": "", "baseline": None,
+                 "baseline_label": "", "ratio": None, "target": "", "met": None,
+                 "detail": last[:160]}], {}, last, took
+    doc = json.loads(out_json.read_text())
+    return doc["rows"], doc.get("raw", {}), last, took
 
 
 def _stop(proc: subprocess.Popen, lines: list[str], limit_s: int) -> None:
@@ -78,36 +88,114 @@ def _stop(proc: subprocess.Popen, lines: list[str], limit_s: int) -> None:
         proc.kill()
 
 
+def _num(v) -> str:
+    if v is None:
+        return ""
+    return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+
+
 def table(rows: list[dict]) -> str:
-    head = "| bench | figure | value | baseline (same run) | ratio | target |\n|---|---|---|---|---|---|\n"
-    cells = ("bench", "figure", "value", "baseline", "ratio", "target")
-    return head + "".join("| " + " | ".join(str(r.get(c, "")).replace("|", "/") for c in cells) + " |\n"
-                          for r in rows)
+    """The rows as a Markdown table (value and baseline with their units, met as met/MISSED)."""
+    head = ("| bench | figure | value | baseline (same run) | ratio | target | met |\n"
+            "|---|---|---|---|---|---|---|\n")
+    lines = []
+    for r in rows:
+        unit = f" {r['unit']}" if r.get("unit") else ""
+        value = f"{_num(r['value'])}{unit}" if r.get("value") is not None else ""
+        if r.get("detail"):
+            value += f" ({r['detail']})"
+        base = f"{r.get('baseline_label', '')}: {_num(r['baseline'])}{unit}" if r.get("baseline") is not None else ""
+        met = {True: "met", False: "**MISSED**", None: ""}[r.get("met")]
+        cells = (r["bench"], r["figure"], value, base, _num(r.get("ratio")), r.get("target", ""), met)
+        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |\n")
+    return head + "".join(lines)
+
+
+def render(doc: dict, md_path: Path, readme: Path | None) -> str:
+    """Write results.md (and the README's table) from a results.json document; returns the md text."""
+    text = (f"# scalezero benchmarks\n\n`make bench` on {doc['date']}.\n\nMachine: {doc['machine']}.\n\n"
+            f"{table(doc['rows'])}\nLast line of each script (its ratio against the baseline it measured):\n\n"
+            + "\n".join(doc["headlines"]) + "\n")
+    md_path.write_text(text)
+    if readme is not None and readme.is_file():
+        body = readme.read_text()
+        if MARK_START in body and MARK_END in body:
+            block = (f"{MARK_START}\n`make bench` on {doc['date']}; machine: {doc['machine']}.\n\n"
+                     f"{table(doc['rows'])}{MARK_END}")
+            head, rest = body.split(MARK_START, 1)
+            readme.write_text(head + block + rest.split(MARK_END, 1)[1])
+    return text
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated subset of: " + ", ".join(SCRIPTS))
     parser.add_argument("--out", default=str(HERE / "results.md"), help="Markdown file to write")
+    parser.add_argument("--render", action="store_true",
+                        help="run nothing: render results.md, the README table and the PNG from results.json")
+    parser.add_argument("--no-readme", action="store_true", help="leave README.md alone")
     args = parser.parse_args()
+    md_path = Path(args.out)
+    json_path, png_path = md_path.with_suffix(".json"), md_path.with_suffix(".png")
+    readme = None if args.no_readme else README
+    if args.render:
+        doc = json.loads(json_path.read_text())
+        print(render(doc, md_path, readme))
+        plot(doc, png_path)
+        return 0
     names = args.only.split(",") if args.only else list(SCRIPTS)
     unknown = [n for n in names if n not in SCRIPTS]
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {list(SCRIPTS)}")
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     where = machine()
-    rows, headlines = [], []
+    rows, raws, headlines = [], {}, []
     with tempfile.TemporaryDirectory(prefix="scalezero-bench-") as tmp:
         for name in names:
-            got, last, took = run(name, *SCRIPTS[name], Path(tmp))
+            got, raw, last, took = run(name, *SCRIPTS[name], Path(tmp))
             rows += got
+            raws[name] = raw
             headlines.append(f"- `{name}` ({took:.0f} s): {last}")
-    text = (f"# scalezero benchmarks\n\n`make bench` on {started}.\n\nMachine: {where}.\n\n"
-            f"{table(rows)}\nLast line of each script (its ratio against the baseline it measured):\n\n"
-            + "\n".join(headlines) + "\n")
-    Path(args.out).write_text(text)
-    print("\n" + text, flush=True)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    doc = {"date": started, "machine": f"{where}; at the end {load}", "rows": rows,
+           "headlines": headlines, "raw": raws}
+    json_path.write_text(json.dumps(doc, indent=1) + "\n")
+    print("\n" + render(doc, md_path, readme), flush=True)
+    plot(doc, png_path)
     return 0 if all(r["figure"] != "FAILED" for r in rows) else 1
+
+
+def plot(doc: dict, path: Path) -> None:
+    """results.png: warm latency by path (no-op), cold vs warm (yolo-detect), images/s by configuration."""
+    from matplotlib.figure import Figure
+
+    raw = doc.get("raw", {})
+    fig = Figure(figsize=(16, 4.8))
+    axes = fig.subplots(1, 3)
+    noop = raw.get("warm_overhead", {}).get("latency_ms", {}).get("noop", {})
+    for label, values in noop.items():
+        axes[0].ecdf(values, label=f"{label} (p50 {sorted(values)[len(values) // 2]:.2f} ms)")
+    axes[0].set(xscale="log", xlabel="latency, ms (log)", ylabel="fraction of requests",
+                title="warm no-op request: gateway vs nginx vs direct")
+    cold = raw.get("cold_start", {})
+    for key, label in (("cold_s", "cold (request at zero)"), ("warm_s", "warm, right after")):
+        for fn, values in cold.get(key, {}).items():
+            if fn in ("detect-prefork", "seed"):
+                axes[1].ecdf(values, label=f"{fn}: {label}", linestyle="-" if key == "cold_s" else "--")
+    axes[1].set(xscale="log", xlabel="seconds (log)", title="yolo-detect and the seed handler: cold vs warm")
+    rates = raw.get("throughput", {}).get("images_per_s", {})
+    if rates:
+        axes[2].barh(list(rates), list(rates.values()), color="#3182bd")
+        for i, v in enumerate(rates.values()):
+            axes[2].text(v, i, f" {v:.2f}", va="center")
+    axes[2].set(xlabel="images/s (bus.jpg, saturated)", title="throughput by configuration")
+    for ax in axes[:2]:
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"make bench, {doc['date']} (loaded machine: see results.md)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

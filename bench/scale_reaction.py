@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from benchlib import AUTOSCALE, PREFORK_OFF, Platform, function, write_json
+from benchlib import AUTOSCALE, PREFORK_OFF, Platform, function, row, write_json
 
 CLIENTS, WANT, SLEEP_MS = 20, 4, 1000
 SCALING = {"autoscaling.knative.dev/target": "5",
@@ -69,11 +69,9 @@ def main() -> int:
                       f"{times[name][-1]:.2f} s", flush=True)
     med = {n: statistics.median(t) for n, t in times.items()}
     fast, plain = med["as-prefork"], med["as-plain"]
-    write_json(args.json, [{"bench": "scale_reaction", "figure": f"load step 0 -> {CLIENTS} clients: "
-                            f"time to {WANT} ready instances, pre-forked",
-                            "value": f"median {fast:.2f} s (n={args.trials})",
-                            "baseline": f"plain process {plain:.2f} s",
-                            "ratio": f"{plain / fast:.2f}x faster", "target": ""}])
+    write_json(args.json, [row("scale_reaction", f"load step 0 -> {CLIENTS} clients: time to {WANT} ready "
+                               "instances, pre-forked", fast, "s", plain, "plain process, same run",
+                               detail=f"median of {args.trials}")])
     print(f"scale reaction (0 -> {WANT} ready under a step to {CLIENTS} clients), median of "
           f"{args.trials}: pre-forked {fast:.2f} s, plain {plain:.2f} s, plain / pre-forked = "
           f"{plain / fast:.2f}")

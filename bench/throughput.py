@@ -1,14 +1,14 @@
-"""Throughput: saturated images/s through the gateway vs raw ONNX Runtime in one process.
+"""Throughput: saturated images/s through the gateway vs the same handler in process vs bare session.run.
 
-Baseline: this process loads yolo-detect's model exactly as an instance does (handler.py,
-ONNX Runtime threads = CPUs) and calls ``session.run`` on the pre-processed ``bus.jpg``
-in a loop: the model alone, no decode, no HTTP. Then a real gateway with N warm yolo-detect
-instances (min-scale N) is driven by 2N closed-loop clients posting the JPEG for
-``--seconds``; every response must be 200. Each instance uses the same ONNX Runtime
-thread count as the baseline (yolo-detect's default, the CPU count), so with N = 1 both
-sides run the same total threads; N = 2 oversubscribes the cores (2 x 2 threads on 2 CPUs)
-and shows what extra instances buy on this machine. Last line: best gateway images/s over
-raw ONNX Runtime images/s. Usage: ``python bench/throughput.py [--seconds 15] [--json F]``.
+Three baselines run in this process with yolo-detect's own code and ONNX Runtime threads = CPUs:
+``session.run`` alone on the pre-processed ``bus.jpg`` (the compute limit: no decode, no
+letterbox, no HTTP), and ``handler.handle()`` on the JPEG (decode + pre + inference + post +
+JSON: what an instance does) from 2 client threads, as the gateway side gets. Then a real
+gateway with two warm yolo-detect configurations on the same CPUs: 1 instance x N threads and N
+instances x 1 thread (``model_threads=1``), each driven by 2 closed-loop keep-alive clients per
+instance. All five alternate in ``--rounds`` short windows, so load changes on the machine hit
+each of them; every response must be 200. Last line: 1 x N via the gateway over the in-process
+handler. Usage: ``python bench/throughput.py [--seconds 24] [--rounds 4] [--json F]``.
 """
 
 import argparse
@@ -17,80 +17,99 @@ import sys
 import threading
 import time
 
-from benchlib import BUS, DETECT, Platform, function, write_json
-from warm_overhead import load_handler
+from benchlib import BUS, DETECT, Event, KeepAlive, Platform, function, load_handler, row, write_json
+
+TARGET_HANDLER = 0.97  # issue 14: gateway / in-process handler
+TARGET_BARE = 0.9  # issue 14: gateway / bare session.run
 
 
-def raw_ort(seconds: float) -> float:
-    """Images/s of session.run alone on the pre-processed image, same threads as an instance."""
-    handler = load_handler()
-    from PIL import Image
-    image = Image.open(BUS).convert("RGB")
-    model = handler.MODEL
-    feed = {model.session.get_inputs()[0].name: model.preprocess(image).copy()}
-    count, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        model.session.run(None, feed)
-        count += 1
-    rate = count / (time.perf_counter() - t0)
-    del handler, model
-    return rate
+def closed_loop(call, clients: int, seconds: float) -> int:
+    """Completed calls of ``clients`` threads calling ``call()`` for ``seconds``."""
+    done, failures = [], []
+    stop = time.perf_counter() + seconds
 
+    def client(i):
+        while time.perf_counter() < stop:
+            (done if call(i) else failures).append(1)
 
-def through_gateway(instances: int, seconds: float) -> tuple[float, int]:
-    """(images/s, requests) with ``instances`` warm instances and 2 clients per instance."""
-    fn = function(DETECT, env={"max_inflight": "2"},
-                  annotations={"autoscaling.knative.dev/min-scale": str(instances),
-                               "autoscaling.knative.dev/max-scale": str(instances),
-                               "autoscaling.knative.dev/initial-scale": str(instances)})
-    image = BUS.read_bytes()
-    with Platform({"yolo-detect": fn}) as p:
-        p.wait(lambda: p.service_count("yolo-detect") >= instances, 90, f"{instances} ready instances")
-        for _ in range(2 * instances):
-            p.invoke("yolo-detect", image, "image/jpeg")
-        done, failures = [], []
-        stop = time.perf_counter() + seconds
-
-        def client():
-            while time.perf_counter() < stop:
-                _, status, _ = p.invoke("yolo-detect", image, "image/jpeg")
-                (done if status == 200 else failures).append(status)
-
-        t0 = time.perf_counter()
-        workers = [threading.Thread(target=client) for _ in range(2 * instances)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        elapsed = time.perf_counter() - t0
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
     if failures:
-        raise RuntimeError(f"{len(failures)} requests failed: {sorted(set(failures))}")
-    return len(done) / elapsed, len(done)
+        raise RuntimeError(f"{len(failures)} calls failed")
+    return len(done)
+
+
+def gateway_fn(instances: int, threads: int) -> dict:
+    return function(DETECT, env={"max_inflight": "2", "model_threads": str(threads)},
+                    annotations={"autoscaling.knative.dev/min-scale": str(instances),
+                                 "autoscaling.knative.dev/max-scale": str(instances),
+                                 "autoscaling.knative.dev/initial-scale": str(instances)})
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=15.0, help="seconds of load per measurement")
-    parser.add_argument("--instances", default="1,2", help="instance counts to measure (default 1,2)")
+    parser.add_argument("--seconds", type=float, default=24.0, help="seconds of load per configuration")
+    parser.add_argument("--rounds", type=int, default=4, help="windows per configuration, interleaved")
     parser.add_argument("--json", help="also write the results table rows here")
     args = parser.parse_args()
-    counts = [int(n) for n in args.instances.split(",")]
-    threads = len(os.sched_getaffinity(0))
-    raw = raw_ort(args.seconds)
-    print(f"raw ONNX Runtime, one process, {threads} threads: {raw:.2f} images/s", flush=True)
-    rates = {}
-    for n in counts:
-        rates[n], total = through_gateway(n, args.seconds)
-        print(f"through the gateway, {n} instance(s) x {threads} threads, {2 * n} clients: "
-              f"{rates[n]:.2f} images/s ({total} requests, all 200)", flush=True)
-    best = max(rates, key=rates.get)
-    rows = [{"bench": "throughput", "figure": f"saturated images/s via gateway, {n} instance(s) "
-             f"x {threads} ORT threads", "value": f"{rates[n]:.2f} img/s",
-             "baseline": f"raw ONNX Runtime {raw:.2f} img/s ({threads} threads)",
-             "ratio": f"{rates[n] / raw:.2f}", "target": ""} for n in counts]
-    write_json(args.json, rows)
-    print(f"throughput: gateway ({best} instance(s)) / raw ONNX Runtime = {rates[best] / raw:.2f} "
-          f"({rates[best]:.2f} vs {raw:.2f} images/s)")
+    n = len(os.sched_getaffinity(0))
+    image = BUS.read_bytes()
+    handler = load_handler({"model_threads": str(n)})
+    model = handler.MODEL
+    from PIL import Image
+    feed = {model.session.get_inputs()[0].name: model.preprocess(Image.open(BUS).convert("RGB")).copy()}
+    fns = {"detect-wide": gateway_fn(1, n), "detect-narrow": gateway_fn(n, 1)}
+    with Platform(fns) as p:
+        p.wait(lambda: p.service_count("detect-wide") >= 1 and p.service_count("detect-narrow") >= n, 120,
+               "warm instances")
+        pools = {name: [KeepAlive(p.host, p.port) for _ in range(2 * k)]
+                 for name, k in (("detect-wide", 1), ("detect-narrow", n))}
+
+        def via(name):
+            return lambda i: pools[name][i].post(f"/function/{name}", image, "image/jpeg")[1] == 200
+
+        configs = {  # label -> (call, clients)
+            "bare session.run": (lambda i: model.session.run(None, feed) is not None, 1),
+            "handler in process": (lambda i: handler.handle(Event(image), None)["statusCode"] == 200, 2),
+            f"gateway 1 x {n} threads": (via("detect-wide"), 2),
+            f"gateway {n} x 1 thread": (via("detect-narrow"), 2 * n),
+        }
+        for call, clients in configs.values():  # warm every path
+            closed_loop(call, clients, 1.0)
+        counts = {k: 0 for k in configs}
+        window = args.seconds / args.rounds
+        for r in range(args.rounds):
+            for label, (call, clients) in configs.items():
+                counts[label] += closed_loop(call, clients, window)
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v / (window * (r + 1)):.2f}/s" for k, v in counts.items()),
+                  flush=True)
+        for pool in pools.values():
+            for c in pool:
+                c.close()
+    rate = {k: v / args.seconds for k, v in counts.items()}
+    bare, local = rate["bare session.run"], rate["handler in process"]
+    g1, gn = rate[f"gateway 1 x {n} threads"], rate[f"gateway {n} x 1 thread"]
+    for k, v in rate.items():
+        print(f"{k:24s} {v:6.2f} images/s ({counts[k]} in {args.seconds:g} s)")
+    rows = [
+        row("throughput", f"images/s via gateway, 1 instance x {n} ORT threads", g1, "img/s", local,
+            f"same handler in process ({n} threads, 2 clients), same run", target=f">= {TARGET_HANDLER:g}x",
+            met=g1 / local >= TARGET_HANDLER),
+        row("throughput", f"images/s via gateway, 1 instance x {n} ORT threads", g1, "img/s", bare,
+            f"bare session.run ({n} threads), same run", target=f">= {TARGET_BARE:g}x", met=g1 / bare >= TARGET_BARE),
+        row("throughput", f"images/s via gateway, {n} instances x 1 ORT thread", gn, "img/s", g1,
+            f"1 instance x {n} threads via gateway, same run"),
+        row("throughput", "images/s of the handler in process (decode + pre + inference + post)", local, "img/s",
+            bare, f"bare session.run ({n} threads), same run"),
+    ]
+    write_json(args.json, rows, {"images_per_s": rate})
+    print(f"throughput: gateway 1 x {n} / handler in process = {g1 / local:.2f}, / bare session.run = "
+          f"{g1 / bare:.2f}; {n} x 1 / 1 x {n} = {gn / g1:.2f} "
+          f"(targets >= {TARGET_HANDLER:g} and >= {TARGET_BARE:g}: "
+          f"{'met' if rows[0]['met'] and rows[1]['met'] else 'MISSED'})")
     return 0
 
 

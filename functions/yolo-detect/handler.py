@@ -3,8 +3,9 @@
 Send JPEG/PNG/WebP bytes, or JSON ``{"image": "<base64>"}`` (or ``{"url": ...}`` under an
 allowed prefix). Query: ``conf`` (0..1), ``max_det`` (1..300), ``classes`` (ids, comma-separated),
 ``format=jpeg`` for the image with boxes drawn. Environment, read once at import:
-``MODEL_PATH`` (default <repo>/models/yolo26n.onnx), ``threads`` (default: CPUs this process may
-use), ``allowed_url_prefixes`` (comma-separated; default none), ``max_pixels``, ``imgsz``
+``MODEL_PATH`` (default <repo>/models/yolo26n.onnx), ``model_variant`` (``fp32`` or ``int8``:
+the statically quantised ``<model>.int8.onnx`` that ``scalezero model export --int8`` writes beside
+it; default ``fp32``), ``model_threads`` (default: CPUs this process may use), ``allowed_url_prefixes`` (comma-separated; default none), ``max_pixels``, ``imgsz``
 (only for graphs with a dynamic input).
 The model is loaded once per instance, at import (the function contract).
 """
@@ -44,11 +45,23 @@ def _default_model_path() -> Path:
     return repo_models if repo_models.exists() or not image_models.exists() else image_models
 
 
+# model_variant -> the export flag that writes it. The default is chosen by bench/model_variants.py.
+VARIANTS = {"fp32": "", "int8": " --int8"}
+DEFAULT_VARIANT = "fp32"
+
+
+def variant_path(model_path: Path, variant: str) -> Path:
+    """``x.onnx`` for fp32, ``x.int8.onnx`` beside it for int8."""
+    if variant == "fp32" or model_path.name.endswith(f".{variant}.onnx"):
+        return model_path
+    return model_path.with_name(model_path.name.removesuffix(".onnx") + f".{variant}.onnx")
+
+
 @dataclass(frozen=True)
 class Config:
     """Function settings from the environment."""
 
-    model_path: Path  # the .onnx; a fresher .ort.onnx beside it is preferred
+    model_path: Path  # the .onnx of the variant; a fresher .ort.onnx beside it is preferred
     threads: int  # ONNX Runtime intra-op threads
     allowed_url_prefixes: tuple[str, ...]  # {"url": ...} is fetched only under these
     max_pixels: int  # larger images are refused before decoding
@@ -56,6 +69,7 @@ class Config:
     # Off by default: a start from zero always has a request waiting, and a warm-up inference
     # before ready only delays it (bench/cold_start.py: p50 0.23 s with it, 0.15 s without).
     warmup: bool = False  # run one inference on a blank image before reporting ready
+    variant: str = DEFAULT_VARIANT  # fp32 or int8 (see VARIANTS)
 
     @classmethod
     def from_env(cls, env) -> "Config":
@@ -66,9 +80,13 @@ class Config:
         if max_pixels < 1:
             raise ValueError(f"max_pixels = {max_pixels}, must be >= 1")
         prefixes = tuple(p.strip() for p in env.get("allowed_url_prefixes", "").split(",") if p.strip())
-        path = Path(env["MODEL_PATH"]) if env.get("MODEL_PATH") else _default_model_path()
+        variant = env.get("model_variant") or DEFAULT_VARIANT
+        if variant not in VARIANTS:
+            raise ValueError(f"model_variant = {variant!r}, must be one of {', '.join(VARIANTS)}")
+        base = Path(env["MODEL_PATH"]) if env.get("MODEL_PATH") else _default_model_path()
+        path = variant_path(base, variant)
         if not path.is_file():
-            raise FileNotFoundError(f"model {path} not found: run `scalezero model export` "
+            raise FileNotFoundError(f"model {path} not found: run `scalezero model export{VARIANTS[variant]}` "
                                     "(make model) or set MODEL_PATH")
         imgsz = int(env["imgsz"]) if env.get("imgsz") else None
         if imgsz is not None and (imgsz < 32 or imgsz % 32):
@@ -76,7 +94,7 @@ class Config:
         warm = env.get("warmup", "false").lower()
         if warm not in ("true", "false"):
             raise ValueError(f"warmup = {warm!r}, must be true or false")
-        return cls(path, threads, prefixes, max_pixels, imgsz, warm == "true")
+        return cls(path, threads, prefixes, max_pixels, imgsz, warm == "true", variant)
 
 
 CONFIG = Config.from_env(os.environ)
@@ -129,7 +147,7 @@ def _document(image: Image.Image, det) -> dict:
         "count": len(detections),
         "top_class": detections[0]["name"] if detections else None,
         "image": {"width": image.size[0], "height": image.size[1]},
-        "model": {"name": info.name, "trained": info.trained},
+        "model": {"name": info.name, "trained": info.trained, "variant": CONFIG.variant},
     }
 
 

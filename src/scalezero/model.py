@@ -35,6 +35,10 @@ def add_arguments(parser) -> None:
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: Ultralytics' choice)")
     p.add_argument("--offline", action="store_true", help="never try to download weights")
     p.add_argument("--force", action="store_true", help="export again even if the files are up to date")
+    p.add_argument("--int8", action="store_true",
+                   help=f"also write {NAME}.int8.onnx: static INT8 (QDQ), calibrated offline")
+    p.add_argument("--calib-images", type=Path,
+                   help="calibration images for --int8 (default: Ultralytics' bundled sample images)")
 
 
 def main(args) -> int:
@@ -47,6 +51,8 @@ def main(args) -> int:
         raise ConfigError(f"imgsz = {args.imgsz}, must be a positive multiple of 32")
     if args.weights is not None and not args.weights.is_file():
         raise ConfigError(f"weights = {args.weights}: no such file")
+    if args.calib_images is not None and not args.int8:
+        raise ConfigError("calib-images is only used with --int8")
     meta = None if args.force else up_to_date(args.out, args.imgsz, args.weights)
     if meta:
         _log(f"up to date: {args.out / NAME}.onnx ({meta['source']}); --force to redo")
@@ -56,7 +62,46 @@ def main(args) -> int:
         os.environ.update(ultralytics_env(args.out, online, os.environ))
         meta = export(args.out, args.imgsz, args.weights, args.opset, online)
     print(f"model: {args.out / (NAME + '.onnx')} (trained: {'yes' if meta['trained'] else 'NO'})")
+    if args.int8:
+        int8 = export_int8(args.out, meta, args.calib_images, args.force)
+        print(f"model: {int8} (static INT8, QDQ)")
     return 0
+
+
+def export_int8(out: Path, meta: dict, calib_images: Path | None, force: bool) -> Path:
+    """``NAME.int8.onnx`` (+ its pre-optimised graph and metadata) beside the fp32 export.
+
+    Kept when newer than the fp32 graph and calibrated on the same images, unless ``force``.
+    """
+    from scalezero import quantize
+
+    onnx_path, int8 = out / f"{NAME}.onnx", out / f"{NAME}.int8.onnx"
+    meta_file = out / f"{NAME}.int8.json"
+    images = quantize.folder_images(calib_images) if calib_images else quantize.default_images()
+    calibration = [str(p.resolve()) for p in images]
+    if not force and int8.is_file() and meta_file.is_file() and int8.stat().st_mtime >= onnx_path.stat().st_mtime:
+        old = json.loads(meta_file.read_text())
+        same = old.get("calibration", {}).get("images") == calibration and old.get("sha256") == sha256(int8)
+        if same and old["calibration"].get("recipe") == quantize.RECIPE:
+            _log(f"up to date: {int8}; --force to redo")
+            return int8
+    started = time.perf_counter()
+    inputs = quantize.calibration_inputs(images, meta["imgsz"])
+    _log(f"quantising to INT8 (QDQ), calibrated on {len(inputs)} views of {len(images)} images "
+         f"({'--calib-images' if calib_images else 'Ultralytics sample images'})")
+    quantize.quantize(onnx_path, int8, inputs)
+    ort_path = optimise(int8, meta["imgsz"], tolerance=None)
+    int8_meta = {**meta, "variant": "int8", "sha256": sha256(int8), "ort_sha256": sha256(ort_path),
+                 "fp32_sha256": meta["sha256"],
+                 "calibration": {"recipe": quantize.RECIPE, "images": calibration, "views": len(inputs),
+                                 "method": "MinMax",
+                                 "format": "QDQ", "activations": "uint8", "weights": "int8 per channel",
+                                 "ops": quantize.OP_TYPES or "all but the float tail"},
+                 "export_seconds": round(time.perf_counter() - started, 2)}
+    meta_file.write_text(json.dumps(int8_meta, indent=2) + "\n")
+    _log(f"INT8 done in {int8_meta['export_seconds']:.1f} s: {int8} ({int8.stat().st_size / 1e6:.1f} MB, "
+         f"fp32 {onnx_path.stat().st_size / 1e6:.1f} MB)")
+    return int8
 
 
 def _log(msg: str) -> None:
@@ -183,8 +228,9 @@ def _export_onnx(pt_path: Path, imgsz: int, opset: int | None, out: Path) -> Pat
     return target
 
 
-def optimise(onnx_path: Path, imgsz: int) -> Path:
-    """Save ONNX Runtime's fully optimised graph and check it loads with optimisations off."""
+def optimise(onnx_path: Path, imgsz: int, tolerance: float | None = 1e-3) -> Path:
+    """Save ONNX Runtime's fully optimised graph and check it loads with optimisations off
+    (and, with a ``tolerance``, that it computes the same; INT8 kernels may round differently)."""
     import numpy as np
     import onnxruntime as ort
 
@@ -199,7 +245,7 @@ def optimise(onnx_path: Path, imgsz: int) -> Path:
     fast = ort.InferenceSession(str(ort_path), opts, providers=["CPUExecutionProvider"])
     x = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
     diff = float(np.abs(plain.run(None, {"images": x})[0] - fast.run(None, {"images": x})[0]).max())
-    if diff > 1e-3:
+    if tolerance is not None and diff > tolerance:
         raise ConfigError(f"optimised graph differs from {onnx_path.name} by {diff}; export with --force")
     _log(f"optimised graph loads back and matches (max abs diff {diff:.2g})")
     return ort_path

@@ -36,7 +36,7 @@ def test_jpeg_gives_the_documented_json(handler):
     status, doc = call_json(handler, BUS.read_bytes(), {"conf": "0.00001"})
     assert status == 200
     assert doc["image"] == {"width": 810, "height": 1080}
-    assert doc["model"] == {"name": "yolo26n", "trained": False}  # offline export: untrained
+    assert doc["model"] == {"name": "yolo26n", "trained": False, "variant": "fp32"}  # offline export: untrained
     assert doc["count"] == len(doc["detections"]) > 0
     assert set(doc["timings_ms"]) == {"decode", "preprocess", "inference", "postprocess"}
     first = doc["detections"][0]

@@ -1,0 +1,132 @@
+"""Load generator agreement: ``scalezero load`` vs Debian's ``hey`` on the same profile, and the
+gateway's latency histogram vs the load generator's own p99.
+
+One real ``scalezero up`` with a warm ``autoscale`` instance (min-scale 1), requests of
+``{"sleep_ms": 20}``. The same profile, a constant ``--rate`` req/s for ``--seconds``, is sent
+alternately by ``scalezero load`` (open loop, uniform arrivals) and by ``hey`` (``-c W -q R/W
+-z Ds``: W workers, each rate-limited), ``--rounds`` times each. Each tool's req/s, p50 and p99
+come from its own per-request records (``records.csv`` / ``hey -o csv``), pooled over rounds.
+Around every ``scalezero load`` run, the gateway's ``gateway_functions_seconds`` histogram is
+read from ``/metrics`` before and after, and histogram_quantile(0.99) of the difference is set
+beside the load generator's p99 (issue 14: within 10 %). All processes are stopped by PID.
+Usage: ``python bench/load_agreement.py [--rate 20] [--seconds 15] [--rounds 2] [--json F]``.
+"""
+
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+from benchlib import AUTOSCALE, PY, REPO, Platform, function, pct, row, write_json
+from scalezero.loadgen.timeline import histogram_quantile
+
+TARGET = 0.10  # issue 14: within 10 %
+BODY = '{"sleep_ms": 20}'
+WARM = {"autoscaling.knative.dev/min-scale": "1", "autoscaling.knative.dev/initial-scale": "1"}
+_BUCKET = re.compile(r'^gateway_functions_seconds_bucket\{(?P<labels>[^}]*)\} (?P<v>\S+)$', re.M)
+
+
+def histogram(p: Platform, name: str) -> dict[float, float]:
+    """Cumulative {le: count} of the function's latency histogram, over every status code."""
+    _, _, text = p.request("GET", "/metrics")
+    out = defaultdict(float)
+    for m in _BUCKET.finditer(text.decode()):
+        labels = dict(kv.split("=", 1) for kv in m.group("labels").split(","))
+        if labels.get("function_name", "").strip('"') == name:
+            out[float(labels["le"].strip('"'))] += float(m.group("v"))
+    return out
+
+
+def run_scalezero(p: Platform, rate: float, seconds: float, tmp: Path) -> tuple[list[float], float]:
+    """(latencies, req/s) of one ``scalezero load`` run, from its records.csv."""
+    out = Path(tempfile.mkdtemp(dir=tmp))
+    cmd = [PY, "-m", "scalezero", "load", "-f", "autoscale", "-p", f"constant:rate={rate:g}",
+           "-d", f"{seconds:g}", "-g", p.url, "--body", BODY, "-o", str(out), "--no-metrics", "-q"]
+    subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL, timeout=seconds + 120)
+    summary = json.loads((out / "summary.json").read_text())
+    with open(out / "records.csv") as f:
+        rows = list(csv.DictReader(f))
+    lat = [float(r["latency_s"]) for r in rows if r.get("status") and int(float(r["status"])) == 200]
+    if summary["ok"] != summary["scheduled"]:
+        raise RuntimeError(f"scalezero load: {summary['ok']} of {summary['scheduled']} ok: {summary['errors']}")
+    return lat, summary["throughput_rps"]
+
+
+def run_hey(p: Platform, rate: float, seconds: float, workers: int) -> tuple[list[float], float]:
+    """(latencies, req/s) of one ``hey`` run with the same profile."""
+    exe = shutil.which("hey")
+    if not exe:
+        raise RuntimeError("hey not installed: apt-get install -y hey")
+    cmd = [exe, "-z", f"{seconds:g}s", "-c", str(workers), "-q", f"{rate / workers:g}", "-m", "POST",
+           "-T", "application/json", "-d", BODY, "-o", "csv", f"{p.url}/function/autoscale"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=seconds + 120).stdout
+    rows = list(csv.DictReader(out.splitlines()))
+    bad = [r for r in rows if r["status-code"] != "200"]
+    if bad:
+        raise RuntimeError(f"hey: {len(bad)} of {len(rows)} requests not 200")
+    return [float(r["response-time"]) for r in rows], len(rows) / seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=20.0, help="requests per second")
+    parser.add_argument("--seconds", type=float, default=15.0, help="seconds per run")
+    parser.add_argument("--rounds", type=int, default=2, help="runs per tool, alternating")
+    parser.add_argument("--workers", type=int, default=4, help="hey workers (the rate is split among them)")
+    parser.add_argument("--json", help="also write the results table rows here")
+    args = parser.parse_args()
+    tools = {"scalezero load": [], "hey": []}
+    rps = {k: [] for k in tools}
+    hist_p99, gen_p99 = [], []
+    with Platform({"autoscale": function(AUTOSCALE, annotations=WARM)}) as p, \
+            tempfile.TemporaryDirectory(prefix="scalezero-load-") as tmp:
+        p.wait(lambda: p.service_count("autoscale") >= 1, 60, "a warm instance")
+        for i in range(args.rounds):
+            for tool in (tools if i % 2 == 0 else reversed(list(tools))):
+                if tool == "hey":
+                    lat, r = run_hey(p, args.rate, args.seconds, args.workers)
+                else:
+                    before = histogram(p, "autoscale")
+                    lat, r = run_scalezero(p, args.rate, args.seconds, Path(tmp))
+                    after = histogram(p, "autoscale")
+                    hist_p99.append(histogram_quantile(0.99, {le: after[le] - before.get(le, 0) for le in after}))
+                    gen_p99.append(pct(lat, 0.99))
+                tools[tool] += lat
+                rps[tool].append(r)
+                print(f"round {i + 1} {tool:14s} {r:.2f} req/s  p50 {pct(lat, 0.5) * 1000:.1f} ms  "
+                      f"p99 {pct(lat, 0.99) * 1000:.1f} ms  (n={len(lat)})", flush=True)
+    sz, hy = tools["scalezero load"], tools["hey"]
+    sz_rps, hy_rps = sum(rps["scalezero load"]) / args.rounds, sum(rps["hey"]) / args.rounds
+    within = lambda a, b: abs(a / b - 1) <= TARGET  # noqa: E731
+    rows = [
+        row("load_agreement", f"req/s, constant {args.rate:g} req/s for {args.seconds:g} s: scalezero load",
+            sz_rps, "req/s", hy_rps, f"hey -c {args.workers}, same profile, same run",
+            target="within 10 %", met=within(sz_rps, hy_rps)),
+        row("load_agreement", "p50 latency: scalezero load", pct(sz, 0.5) * 1000, "ms", pct(hy, 0.5) * 1000,
+            "hey p50, same run", target="within 10 %", met=within(pct(sz, 0.5), pct(hy, 0.5))),
+        row("load_agreement", "p99 latency: scalezero load", pct(sz, 0.99) * 1000, "ms", pct(hy, 0.99) * 1000,
+            "hey p99, same run", target="within 10 %", met=within(pct(sz, 0.99), pct(hy, 0.99)),
+            detail=f"n={len(sz)} and {len(hy)}"),
+    ]
+    worst = max(abs(h / g - 1) for h, g in zip(hist_p99, gen_p99))
+    h99, g99 = sum(hist_p99) / len(hist_p99), sum(gen_p99) / len(gen_p99)
+    rows.append(row("load_agreement", "p99 from the gateway's histogram (histogram_quantile)", h99 * 1000, "ms",
+                    g99 * 1000, "scalezero load's own p99 over the same requests", target="within 10 % (every run)",
+                    met=worst <= TARGET, detail=f"worst run off by {worst * 100:.1f} %"))
+    write_json(args.json, rows, {"latency_ms": {k: [x * 1000 for x in v] for k, v in tools.items()}})
+    print(f"load agreement: req/s {sz_rps:.2f} vs hey {hy_rps:.2f}, p50 {pct(sz, 0.5) * 1000:.1f} vs "
+          f"{pct(hy, 0.5) * 1000:.1f} ms, p99 {pct(sz, 0.99) * 1000:.1f} vs {pct(hy, 0.99) * 1000:.1f} ms; "
+          f"gateway histogram p99 {h99 * 1000:.1f} vs load generator {g99 * 1000:.1f} ms "
+          f"(worst {worst * 100:.1f} %; targets within 10 %: {'met' if all(r['met'] for r in rows) else 'MISSED'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
