@@ -14,7 +14,7 @@ REGISTRY ?= dev.local
 K8S := scripts/k8s
 K8S_ENV = CLUSTER=$(CLUSTER) NAMESPACE=$(NAMESPACE) REGISTRY=$(REGISTRY) PY=$(abspath $(PY))
 
-.PHONY: help venv model test demo bench clean \
+.PHONY: help venv model model-int8 test demo bench clean \
         cluster images images-all deploy load dashboard e2e-kind down
 
 help: ## list the targets
@@ -31,7 +31,12 @@ venv: $(VENV)/.installed ## create the virtual environment and install everythin
 $(MODELS)/yolo26n.onnx: $(VENV)/.installed
 	$(PY) -m scalezero model export --out $(MODELS) --imgsz $(IMGSZ)
 
+$(MODELS)/yolo26n.int8.onnx: $(MODELS)/yolo26n.onnx
+	$(PY) -m scalezero model export --out $(MODELS) --imgsz $(IMGSZ) --int8
+
 model: $(MODELS)/yolo26n.onnx ## export YOLO26n to ONNX (untrained when offline)
+
+model-int8: $(MODELS)/yolo26n.int8.onnx ## also the static INT8 (QDQ) variant, calibrated offline
 
 test: venv model ## create the venv, export the model, run every test
 	$(PY) -m pytest -q $(PYTEST_ARGS)
@@ -39,7 +44,7 @@ test: venv model ## create the venv, export the model, run every test
 demo: venv model ## the main job: scale from zero under synthetic traffic, with a report
 	$(PY) scripts/demo.py
 
-bench: venv model ## run the benchmarks and write bench/results.md
+bench: venv model model-int8 ## run the benchmarks: bench/results.{json,md,png} and the README table
 	$(PY) bench/run_all.py
 
 clean: ## remove the venv, models and run outputs

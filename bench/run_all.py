@@ -26,8 +26,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SCRIPTS = {  # name -> (extra arguments, time limit in seconds)
     "cold_start": ([], 900),
-    "warm_overhead": ([], 300),
-    "throughput": ([], 300),
+    "warm_overhead": ([], 600),
+    "throughput": ([], 600),
     "scale_reaction": ([], 300),
     "idle_cost": ([], 300),
     "load_agreement": ([], 300),
