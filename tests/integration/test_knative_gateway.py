@@ -11,12 +11,14 @@ import json
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 
 from fakes_k8s import FakeKubernetes
 from scalezero.backends.knative import KnativeBackend, KnativeConfig, api_client_for
 from scalezero.errors import NotReady
 from scalezero.gateway.app import backend_from_env, build_gateway
 from scalezero.gateway.core import GatewayConfig
+from scalezero.loadgen.sampler import parse_exposition
 from scalezero.stack import load_stack
 from scalezero.errors import ConfigError
 from test_knative_backend import NS, send
@@ -56,3 +58,36 @@ def test_backend_choice_comes_from_the_environment():
     with pytest.raises(ConfigError, match="SCALEZERO_BACKEND = 'docker'"):
         backend_from_env({"SCALEZERO_BACKEND": "docker"})
     assert backend_from_env({}).scales_itself is False
+
+
+def test_in_knative_mode_the_gateway_exports_only_what_it_knows(instance):
+    """Knative's autoscaler owns autoscaler_*; its activator holds requests, not ours.
+
+    So after decisions and an invocation, the gateway's exposition has its own
+    request metrics and ready count, and no autoscaler_* or queue-depth series
+    that Prometheus would mix with Knative's (same names, same labels).
+    """
+    spec = load_stack(REPO / "stack.yml").functions["autoscale"]
+    _, url = instance(REPO / "functions" / "autoscale")
+
+    async def scenario(fake):
+        backend = KnativeBackend(api_client_for(fake.url), KnativeConfig(namespace=NS))
+        gateway = build_gateway(GatewayConfig(), backend=backend)
+        await gateway.deploy(spec)
+        publish_address(fake, "autoscale", url)
+        await backend.refresh("autoscale")
+        status, _, _ = await asyncio.wait_for(
+            gateway.invoke("autoscale", "GET", "/", {}, b"", "sleep_ms=1"), 10)
+        for _ in range(3):
+            gateway.loop.sample(gateway.clock.now())
+            await gateway.loop.decide("autoscale", gateway.clock.now())
+        text = generate_latest(gateway.metrics.registry).decode()
+        await gateway.close()
+        return status, {name for name, _, _ in parse_exposition(text)}
+
+    with FakeKubernetes() as fake:
+        status, names = asyncio.run(scenario(fake))
+    assert status == 200
+    assert "gateway_function_invocation_total" in names and "gateway_service_count" in names
+    assert not {n for n in names if n.startswith("autoscaler_")}, names
+    assert "scalezero_activator_queue_depth" not in names

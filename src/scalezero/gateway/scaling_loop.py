@@ -107,11 +107,15 @@ class ScalingLoop:
         c = count(self.gateway.backend.instances(name))
         ready, active = c.ready, c.active
         decision = rec.autoscaler.decide(now, ready)
+        if self.gateway.backend.scales_itself:
+            # Knative decides and exports autoscaler_* itself: gauges from our model
+            # under the same names would mix a guess into its series.
+            return decision
         desired = decision.desired if decision.valid else active
         if active == 0 and self.gateway.activator.depth(name) > 0:
             # Never strand held requests: whatever the windows say, one must start.
             desired = max(desired, 1)
-        if desired != active and not self.gateway.backend.scales_itself:
+        if desired != active:
             log.info("scaling %s from %d to %d (ready %d)", name, active, desired, ready)
             await self.gateway.backend.scale(name, desired)
         self.gateway.metrics.observe_decision(name, rec.spec.namespace, decision, desired, ready)
