@@ -16,7 +16,7 @@ import pytest
 from fakes_k8s import FakeKubernetes
 from scalezero.backends.base import READY, STARTING
 from scalezero.backends.knative import KnativeBackend, KnativeConfig, api_client_for, config_from_env
-from scalezero.errors import ConfigError, FunctionNotFound
+from scalezero.errors import ConfigError, Conflict, FunctionNotFound
 from scalezero.stack import load_stack, parse_stack, scaling_annotations
 
 REPO = Path(__file__).resolve().parents[2]
@@ -218,6 +218,53 @@ def test_scale_sets_a_floor_through_min_scale(fake):
     [ksvc] = fake.stored(*KSVC)
     ann = ksvc["spec"]["template"]["metadata"]["annotations"]
     assert ann["autoscaling.knative.dev/min-scale"] == "3"
+
+
+def test_scale_patches_min_scale_on_a_helm_installed_service(fake, stack):
+    """Helm's Services are adopted unchanged by deploy; scale must still reach Knative."""
+    spec = stack.functions["autoscale"]
+    helm_owned = {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
+                  "metadata": {"name": "autoscale", "labels": {"app.kubernetes.io/managed-by": "Helm"}},
+                  "spec": {"template": {
+                      "metadata": {"annotations": {"autoscaling.knative.dev/target": "5"}},
+                      "spec": {"containers": [{"image": "from-helm:1"}]}}}}
+    send(fake, "POST", f"/apis/serving.knative.dev/v1/namespaces/{NS}/services", helm_owned)
+
+    async def run():
+        api, backend = backend_for(fake, Recorder())
+        await backend.deploy(spec)
+        await backend.scale("autoscale", 2)
+        floor = backend._spec("autoscale").scaling.min_scale
+        await backend.scale("autoscale", 0)
+        await _close(api, backend)
+        return floor
+
+    assert asyncio.run(run()) == 2
+    [ksvc] = fake.stored(*KSVC)
+    template = ksvc["spec"]["template"]
+    assert template["metadata"]["annotations"] == {"autoscaling.knative.dev/target": "5",
+                                                   "autoscaling.knative.dev/min-scale": "0"}
+    assert template["spec"]["containers"][0]["image"] == "from-helm:1"
+
+
+def test_scale_above_max_scale_is_refused_with_the_reason(fake, stack):
+    spec = stack.functions["surveillance"]  # max-scale 1: alerts are merged per instance
+
+    async def run():
+        api, backend = backend_for(fake, Recorder())
+        await backend.deploy(spec)
+        try:
+            with pytest.raises(Conflict, match="replicas = 3 is above autoscaling.knative.dev/"
+                                               "max-scale = 1 of surveillance"):
+                await backend.scale("surveillance", 3)
+            with pytest.raises(FunctionNotFound):
+                await backend.scale("nope", 1)
+        finally:
+            await _close(api, backend)
+
+    asyncio.run(run())
+    [ksvc] = fake.stored(*KSVC)
+    assert "autoscaling.knative.dev/min-scale" not in ksvc["spec"]["template"]["metadata"]["annotations"]
 
 
 def test_config_from_the_charts_environment():

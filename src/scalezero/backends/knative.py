@@ -20,11 +20,12 @@ from typing import Any, Callable
 
 from scalezero.backends.base import DEAD, DRAINING, READY, STARTING, Instance, LogLine
 from scalezero.backends.ksvc import KSVC_GROUP, KSVC_PLURAL, KSVC_VERSION, KsvcOptions, ksvc_manifest
-from scalezero.errors import ConfigError, FunctionNotFound
-from scalezero.stack import FunctionSpec, scaling_from
+from scalezero.errors import ConfigError, Conflict, FunctionNotFound
+from scalezero.stack import KNATIVE, FunctionSpec, scaling_from
 
 log = logging.getLogger(__name__)
 REVISION_LABEL = "serving.knative.dev/revision"
+MIN_SCALE = KNATIVE + "min-scale"
 
 
 @dataclass(frozen=True)
@@ -160,13 +161,31 @@ class KnativeBackend:
         self.on_change(name)
 
     async def scale(self, name: str, replicas: int) -> None:
-        """Set a floor: ``min-scale = replicas`` (Knative still scales above it)."""
+        """Set a floor Knative honours: ``min-scale = replicas`` (it still scales above it).
+
+        A merge patch of the revision template's annotation, so it works on a
+        Service Helm installed too (a redeploy skips those: Helm owns them), and
+        Knative rolls a revision with the new bound. Above ``max-scale`` is refused:
+        the cap in stack.yml is deliberate (surveillance merges alerts per instance).
+        """
         spec = self._spec(name)
-        ann = {**spec.annotations, "autoscaling.knative.dev/min-scale": str(replicas)}
-        if spec.scaling.max_scale and replicas > spec.scaling.max_scale:
-            ann["autoscaling.knative.dev/max-scale"] = str(replicas)
-        new = spec.replace(annotations=ann, scaling=scaling_from(spec.labels, ann, spec.environment))
-        await self.deploy(new)
+        cap = spec.scaling.max_scale
+        if cap and replicas > cap:
+            raise Conflict(f"replicas = {replicas} is above {KNATIVE}max-scale = {cap} of "
+                           f"{name}: raise max-scale in stack.yml and deploy again")
+        ann = {**spec.annotations, MIN_SCALE: str(replicas)}
+        patch = {"spec": {"template": {"metadata": {"annotations": {MIN_SCALE: str(replicas)}}}}}
+        try:
+            await asyncio.to_thread(self._custom.patch_namespaced_custom_object, KSVC_GROUP,
+                                    KSVC_VERSION, self.config.namespace, KSVC_PLURAL, name, patch)
+        except _api_exception() as e:
+            if e.status == 404:
+                raise FunctionNotFound(f"function {name!r} has no Knative Service "
+                                       f"in namespace {self.config.namespace}") from None
+            raise
+        self._functions[name] = spec.replace(
+            annotations=ann, scaling=scaling_from(spec.labels, ann, spec.environment))
+        await self.refresh(name)
 
     def instances(self, name: str) -> list[Instance]:
         """Pods of the latest ready revision as last polled (not dead)."""
