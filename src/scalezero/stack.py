@@ -16,27 +16,15 @@ from typing import Any, Callable
 import yaml
 
 from scalezero.errors import ConfigError
+from scalezero.units import parse_duration
 
+DEFAULT_NAMESPACE = "openfaas-fn"  # OpenFaaS's function namespace: the one a gateway serves
 KNATIVE = "autoscaling.knative.dev/"
 SCALEZERO = "scalezero.dev/"
 # A function name is a DNS-1123 label: it becomes a host name, a Kubernetes
 # object name and a folder under functions/, so nothing else may get through.
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _ENVSUBST_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def parse_duration(text: Any) -> float:
-    """Seconds from a Go duration (``2m5s``, ``500ms``) or a bare number of seconds."""
-    s = str(text).strip()
-    try:
-        return float(s)
-    except ValueError:
-        pass
-    if not s or _DURATION_RE.sub("", s):
-        raise ConfigError(f"{text!r} is not a duration (examples: 30s, 2m5s, 500ms, 1h)")
-    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    return sum(float(n) * scale[unit] for n, unit in _DURATION_RE.findall(s))
 
 
 def check_name(name: str) -> str:
@@ -253,7 +241,7 @@ class FunctionSpec:
     handler: Path  # folder holding handler.py
     image: str = ""  # container image name (faas-cli build/push, docker and knative backends)
     lang: str = "python3-http"  # template name; informational here
-    namespace: str = "openfaas-fn"  # OpenFaaS namespace
+    namespace: str = DEFAULT_NAMESPACE  # OpenFaaS namespace
     environment: dict[str, str] = field(default_factory=dict)  # env of every instance
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
@@ -312,7 +300,7 @@ def function_from(name: str, raw: dict, base: Path) -> FunctionSpec:
         handler=handler,
         image=str(raw.get("image", "")),
         lang="dockerfile" if lang.lower() == "dockerfile" else lang,
-        namespace=str(raw.get("namespace") or "openfaas-fn"),
+        namespace=str(raw.get("namespace") or DEFAULT_NAMESPACE),
         environment=env,
         labels=labels,
         annotations=annotations,

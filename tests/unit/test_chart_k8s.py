@@ -11,7 +11,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from scalezero.stack import ScalingSettings, parse_duration
+from scalezero.stack import ScalingSettings
+from scalezero.units import parse_duration
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"

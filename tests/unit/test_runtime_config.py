@@ -3,7 +3,8 @@
 import pytest
 
 from scalezero.errors import ConfigError
-from scalezero.runtime.config import MIB, RuntimeConfig, parse_size
+from scalezero.runtime.config import MIB, RuntimeConfig
+from scalezero.units import parse_size
 
 
 def test_defaults_follow_of_watchdog():

@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 
 from scalezero.errors import ConfigError
-from scalezero.stack import (SCALING_KEYS, ScalingSettings, load_stack, parse_duration,
-                             parse_stack, scaling_annotations, scaling_from)
+from scalezero.stack import (SCALING_KEYS, ScalingSettings, load_stack, parse_stack,
+                             scaling_annotations, scaling_from)
+from scalezero.units import parse_duration
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -33,8 +33,8 @@ from scalezero.gateway.limits import DEFAULT_MAX_HEADER_BYTES, exposure_warning,
     header_limit_middleware, install_log_redaction, parser_limits
 from scalezero.gateway.metrics import GatewayMetrics
 from scalezero.gateway.scaling_loop import LoopConfig
-from scalezero.runtime.config import parse_size as _parse_size
-from scalezero.stack import Stack, load_stack, parse_duration
+from scalezero.stack import Stack, load_stack
+from scalezero.units import parse_duration, parse_size
 
 log = logging.getLogger(__name__)
 LOOP_TASK = web.AppKey("loop_task", asyncio.Task)
@@ -199,13 +199,6 @@ def config_from_args(args: argparse.Namespace, stack_dir: Path) -> UpConfig:
                     max_body_bytes=parse_size(args.max_body), async_queue=async_queue,
                     max_header_bytes=parse_size(args.max_header),
                     events=DeliveryConfig(auth_token=args.events_token))
-
-
-def parse_size(text: str) -> int:
-    try:
-        return _parse_size(text)
-    except ValueError as e:
-        raise ConfigError(f"size: {e}") from None
 
 
 def main(args: argparse.Namespace) -> int:

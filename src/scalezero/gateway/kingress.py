@@ -33,7 +33,7 @@ from aiohttp import web
 
 from scalezero import errors
 from scalezero.errors import ConfigError, FunctionNotFound, ScalezeroError
-from scalezero.stack import parse_duration
+from scalezero.units import parse_duration
 
 log = logging.getLogger(__name__)
 GROUP, VERSION, PLURAL = "networking.internal.knative.dev", "v1alpha1", "ingresses"

@@ -8,18 +8,14 @@ of-watchdog (``max_inflight``, ``exec_timeout``, ``read_timeout``,
 """
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import Mapping
 
 from scalezero.errors import ConfigError
 from scalezero.runtime.lambda_events import check_event_kind
-from scalezero.stack import parse_duration
+from scalezero.units import parse_duration, parse_size
 
 MIB = 1024 * 1024
-_SIZE_RE = re.compile(r"^(\d+)\s*([kKMGT]i?)?[bB]?$")
-_SIZE_UNITS = {None: 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-               "ki": 2**10, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 
 
 @dataclass(frozen=True)
@@ -76,8 +72,9 @@ class RuntimeConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "RuntimeConfig":
         """Read the of-watchdog knobs from an environment mapping (unset keys keep defaults)."""
-        parsers = {"max_inflight": ("max_inflight", _int), "exec_timeout": ("exec_timeout_s", _dur),
-                   "write_timeout": ("write_timeout_s", _dur), "read_timeout": ("read_timeout_s", _dur),
+        dur = parse_duration
+        parsers = {"max_inflight": ("max_inflight", _int), "exec_timeout": ("exec_timeout_s", dur),
+                   "write_timeout": ("write_timeout_s", dur), "read_timeout": ("read_timeout_s", dur),
                    "max_body_size": ("max_body_size", parse_size), "threads": ("threads", _int),
                    "function_name": ("function_name", str), "RAW_BODY": ("raw_body", _true),
                    "lambda_event": ("lambda_event", str),
@@ -90,14 +87,6 @@ class RuntimeConfig:
         return cls(**values)
 
 
-def parse_size(text: str) -> int:
-    """Bytes from ``1048576``, ``32Mi``, ``10M``, ``512Ki``, ``1Gi`` (Kubernetes quantity style)."""
-    m = _SIZE_RE.match(str(text).strip())
-    if not m:
-        raise ValueError(f"{text!r} is not a size (examples: 1048576, 512Ki, 32Mi, 1Gi)")
-    return int(m.group(1)) * _SIZE_UNITS[m.group(2)]
-
-
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -108,13 +97,6 @@ def _int(text: str) -> int:
 def _true(text: str) -> bool:
     # The python3-flask template's test: "true" (any case) or "1"; anything else is false.
     return text.lower() == "true" or text == "1"
-
-
-def _dur(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ConfigError as e:
-        raise ValueError(str(e)) from None
 
 
 def _parse(key: str, raw: str, parse):
