@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from scalezero.errors import ScalezeroError
 from scalezero.gateway import auth
-from scalezero.stack import load_stack
+from scalezero.stack import DEFAULT_NAMESPACE, load_stack
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8080"
 
@@ -200,7 +200,7 @@ def invoke(client: Client, args) -> int:
 
 def scale(client: Client, args) -> int:
     client.expect("POST", f"/system/scale-function/{_q(args.name)}", (200, 202),
-                  {"serviceName": args.name, "namespace": "openfaas-fn",
+                  {"serviceName": args.name, "namespace": DEFAULT_NAMESPACE,
                    "replicas": args.replicas})
     print(f"Scaling {args.name} to {args.replicas} replica(s).")
     return 0

@@ -19,10 +19,9 @@ from scalezero.errors import BadRequest, FunctionNotFound, ScalezeroError
 from scalezero.gateway.auth import REALM, Credentials
 from scalezero.gateway import logstream
 from scalezero.gateway.core import Gateway
-from scalezero.stack import FunctionSpec, check_name, function_from
+from scalezero.stack import DEFAULT_NAMESPACE, FunctionSpec, check_name, function_from
 
 log = logging.getLogger(__name__)
-DEFAULT_NAMESPACE = "openfaas-fn"
 VERSION = "0.1.0"
 GATEWAY = web.AppKey("gateway", Gateway)
 CREDENTIALS = web.AppKey("credentials", Credentials)
@@ -109,6 +108,13 @@ def _check_namespace(ns: str | None) -> None:
     if ns and ns != DEFAULT_NAMESPACE:
         raise FunctionNotFound(f"namespace {ns} not found: this gateway serves "
                                f"{DEFAULT_NAMESPACE} only")
+
+
+def target_name(target: str) -> str:
+    """The function name of a route's ``{name}[.{namespace}]``; 404 for another namespace."""
+    name, _, ns = target.rpartition(".") if "." in target else (target, "", "")
+    _check_namespace(ns)
+    return name
 
 
 async def function_status(request: web.Request) -> web.Response:
@@ -240,8 +246,7 @@ async def invoke(request: web.Request) -> web.Response:
     """Any method on /function/{name}[.{namespace}][/{path}]."""
     gw = request.app[GATEWAY]
     target = request.match_info["target"]
-    name, _, ns = target.rpartition(".") if "." in target else (target, "", "")
-    _check_namespace(ns)
+    name = target_name(target)
     prefix = f"/function/{target}"
     raw = request.rel_url.raw_path
     path = raw[len(prefix):] if raw.startswith(prefix) else "/"

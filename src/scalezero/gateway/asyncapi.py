@@ -17,6 +17,7 @@ import uuid
 from aiohttp import web
 
 from scalezero.errors import BadRequest, FunctionNotFound
+from scalezero.gateway.api import target_name
 from scalezero.gateway.asyncq import AsyncConfig, AsyncQueue
 from scalezero.gateway.callback import check_callback_url
 from scalezero.gateway.callstore import Call
@@ -47,9 +48,7 @@ def add_async_routes(app: web.Application, gateway, config: AsyncConfig) -> Asyn
 
 
 def _function(gateway, target: str) -> str:
-    name, _, ns = target.rpartition(".") if "." in target else (target, "", "")
-    if ns and ns != "openfaas-fn":
-        raise FunctionNotFound(f"namespace {ns} not found: this gateway serves openfaas-fn only")
+    name = target_name(target)
     gateway.record(name)  # 404 unless deployed (names are DNS-1123 labels)
     return name
 
