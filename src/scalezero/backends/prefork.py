@@ -35,6 +35,7 @@ from scalezero.backends.template import PreforkError, Template, TemplateConfig
 from scalezero.errors import ConfigError
 from scalezero.stack import FunctionSpec
 
+FORKED_READY_POLL_S = 0.01  # a forked instance is ready ~0.1 s after its start
 PREFORK = "scalezero.dev/prefork"
 TEMPLATE = "scalezero.dev/prefork-template"
 TORCH_PACKAGES = frozenset({"torch", "torchvision", "ultralytics"})
@@ -103,7 +104,7 @@ class PreforkBackend(ProcessBackend):
                  prefork: PreforkConfig | None = None, command=launch_command):
         # A forked instance is ready ~0.1 s after its start: poll often enough not to add half
         # of the process backend's 50 ms interval to every cold start.
-        super().__init__(config or ProcessConfig(ready_poll_s=0.01), command)
+        super().__init__(config or ProcessConfig(ready_poll_s=FORKED_READY_POLL_S), command)
         self.prefork = prefork or PreforkConfig()
         self._modes: dict[str, PreforkMode] = {}
         self._templates: dict[str, Template] = {}
@@ -167,7 +168,7 @@ class PreforkBackend(ProcessBackend):
 
     async def _start_template(self, spec: FunctionSpec) -> Template:
         env = {**os.environ, **function_environment(spec), "PYTHONUNBUFFERED": "1"}
-        t = Template(str(spec.handler), self.config.python, env, self.prefork.template,
+        t = Template(str(spec.handler), self.python_of(spec.name), env, self.prefork.template,
                      lambda text: self._note(spec.name, text))
         self._folders.add(t.folder)
         try:

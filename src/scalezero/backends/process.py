@@ -30,6 +30,7 @@ from scalezero.backends.lifeline import die_with_parent
 from scalezero.backends.startfail import (TRACEBACK, BackoffConfig, StartFailure, StartHealth,
                                           error_line)
 from scalezero.backends.output import read_lines
+from scalezero.backends.venvs import FunctionEnvs, VenvConfig
 from scalezero.errors import ConfigError, FunctionNotFound
 from scalezero.stack import FunctionSpec
 
@@ -53,6 +54,7 @@ class ProcessConfig:
     drain_timeout_s: float = 30.0  # longest wait for in-flight requests on scale-down
     stop_timeout_s: float = 10.0  # SIGTERM -> SIGKILL
     backoff: BackoffConfig = field(default_factory=BackoffConfig)  # after failed starts
+    venvs: VenvConfig = field(default_factory=VenvConfig)  # requirements.txt environments
     log_lines: int = 1000  # log lines kept per function for /system/logs
 
     def __post_init__(self):
@@ -93,11 +95,18 @@ class ProcessBackend:
         self._http: aiohttp.ClientSession | None = None
         self._health: dict[str, StartHealth] = {}  # failed starts and backoff, per function
         self._retry: dict[str, asyncio.Task] = {}  # a start waiting out the backoff
+        self._envs = FunctionEnvs(self.config.venvs, self.config.python, self._progress)
+        self._python: dict[str, str] = {}  # interpreter per function (its venv's, if any)
 
     # -- the Backend protocol -------------------------------------------------
 
     async def deploy(self, spec: FunctionSpec) -> None:
-        """Register or update; an update with a changed spec replaces every instance."""
+        """Register or update; an update with a changed spec replaces every instance.
+
+        The function's requirements.txt is satisfied first (backends/venvs.py); if it
+        cannot be, ConfigError and nothing changes."""
+        python = await self._envs.python_for(spec.name, spec.handler)
+        self._python[spec.name] = python
         old = self._specs.get(spec.name)
         self._specs[spec.name] = spec
         self._procs.setdefault(spec.name, [])
@@ -119,7 +128,7 @@ class ProcessBackend:
         retry = self._retry.pop(name, None)
         if retry is not None:
             retry.cancel()
-        for d in (self._specs, self._wanted, self._procs, self._logs, self._health):
+        for d in (self._specs, self._wanted, self._procs, self._logs, self._health, self._python):
             d.pop(name, None)
 
     async def scale(self, name: str, replicas: int) -> None:
@@ -234,7 +243,7 @@ class ProcessBackend:
         # Own session: a terminal's Ctrl-C reaches the gateway only, which then
         # stops the instances itself, in order.
         return await asyncio.create_subprocess_exec(
-            *self.command(spec, self.config.python), env=env, start_new_session=True,
+            *self.command(spec, self.python_of(spec.name)), env=env, start_new_session=True,
             preexec_fn=functools.partial(die_with_parent, os.getpid()),  # no orphans on SIGKILL
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT)
@@ -319,6 +328,15 @@ class ProcessBackend:
         failure = health.failed(p.inst.function, error, p.inst.id, code)
         log.error("%s\n%s", failure.message(),
                   "\n".join(f"  | {t}" for t in lines[-40:]) or "  | (no output)")
+
+    def python_of(self, name: str) -> str:
+        """The interpreter instances of ``name`` run (its own environment's, if it has one)."""
+        return self._python.get(name, self.config.python)
+
+    def _progress(self, name: str, text: str) -> None:
+        log.info("%s: %s", name, text)
+        self._logs.setdefault(name, deque(maxlen=self.config.log_lines)).append(
+            LogLine(time.time(), f"{name}-build", text))
 
     def _log(self, p: _Proc, text: str) -> None:
         buf = self._logs.get(p.inst.function)

@@ -66,16 +66,24 @@ def default_autoscaler_factory():
     return FunctionAutoscaler
 
 
-def backend_from_env(env: dict[str, str]):
-    """``SCALEZERO_BACKEND``: ``process`` (default; pre-forking) or ``knative`` (in a cluster)."""
+def backend_from_env(env: dict[str, str], state_dir: Path | None = None):
+    """``SCALEZERO_BACKEND``: ``process`` (default; pre-forking) or ``knative`` (in a cluster).
+
+    The process backend caches function environments (requirements.txt) under
+    ``<state_dir>/venvs``."""
     kind = env.get("SCALEZERO_BACKEND", "process")
     if kind == "knative":
         from scalezero.backends import knative
         return knative.backend_from_env(env)
     if kind != "process":
         raise ConfigError(f"SCALEZERO_BACKEND = {kind!r}, must be process or knative")
-    from scalezero.backends.prefork import PreforkBackend
-    return PreforkBackend()
+    from scalezero.backends.prefork import FORKED_READY_POLL_S, PreforkBackend
+    from scalezero.backends.process import ProcessConfig
+    from scalezero.backends.venvs import VenvConfig
+    if state_dir is None:
+        return PreforkBackend()
+    venvs = VenvConfig(cache_dir=Path(state_dir) / "venvs")
+    return PreforkBackend(ProcessConfig(ready_poll_s=FORKED_READY_POLL_S, venvs=venvs))
 
 
 def build_gateway(config: GatewayConfig, backend=None, clock: Clock | None = None,
@@ -122,7 +130,7 @@ async def _stop_all(app: web.Application) -> None:
 async def serve(config: UpConfig, stack: Stack, credentials: auth.Credentials,
                 announce: Callable[[str], None] = print) -> None:
     """Deploy the stack, listen, and run until SIGINT or SIGTERM."""
-    gateway = build_gateway(config.gateway)
+    gateway = build_gateway(config.gateway, backend_from_env(dict(os.environ), config.state_dir))
     app = create_app(gateway, credentials, config)
     install_log_redaction()
     runner = web.AppRunner(app, handle_signals=False, access_log=None,

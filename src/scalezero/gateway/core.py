@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from multidict import CIMultiDict
+
 from scalezero.backends.base import READY, Backend, count
 from scalezero.clock import Clock
 from scalezero.errors import BadGateway, Conflict, FunctionNotFound, NotReady, ScalezeroError
@@ -91,7 +93,17 @@ class Gateway:
             invocations=old.invocations if old else 0)
         self.activator.add(spec.name, spec.scaling.container_concurrency)
         self.metrics.service_count.set(spec.name, self._ready(spec.name))
-        await self.backend.deploy(spec)
+        try:
+            await self.backend.deploy(spec)
+        except ScalezeroError:
+            # The backend refused it (its requirements cannot be installed): as if never asked.
+            if old is None:
+                del self.functions[spec.name]
+                self.activator.remove(spec.name)
+            else:
+                self.functions[spec.name] = old
+                self.activator.add(spec.name, old.spec.scaling.container_concurrency)
+            raise
 
     async def remove(self, name: str) -> None:
         rec = self.record(name)
@@ -187,7 +199,7 @@ class Gateway:
         finally:
             if inst is not None:
                 self.activator.release(inst)
-        out = dict(out)
+        out = CIMultiDict(out)  # a header may repeat (Set-Cookie): keep every value
         out.setdefault("X-Call-Id", call_id)
         if cold:
             self.metrics.cold_start.labels(name).observe(first_byte[0] - arrived)
