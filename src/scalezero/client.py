@@ -165,6 +165,8 @@ def describe(client: Client, args) -> int:
     ready = f.get("availableReplicas", 0)
     rows = [("Name", f["name"]), ("Status", "Ready" if ready else "Not Ready"),
             ("Replicas", f.get("replicas", 0)), ("Available Replicas", ready),
+            ("Max Replicas", f"{f.get('maxReplicas') or 'unlimited'} "
+                             f"({f.get('maxReplicasSource', '')})"),
             ("Invocations", int(f.get("invocationCount", 0))), ("Image", f.get("image", "")),
             ("URL", f"{client.gateway}/function/{f['name']}")]
     rows += [(k.title(), f.get(k) or "") for k in ("labels", "annotations", "envVars", "limits")]

@@ -10,6 +10,7 @@
 import json
 import os
 import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -172,3 +173,42 @@ def test_a_killed_gateways_template_folders_are_removed_at_the_next_start(tmp_pa
     finally:
         assert second.stop() == 0
     assert prefork_folders(tmp) == [], "the stopped gateway left its folder"
+
+
+def test_a_burst_at_zero_scales_out_only_to_the_machines_default_cap(tmp_path):
+    # Issue 16.3: 1000 requests at zero took a 2-core machine to 162 instances. The gateway
+    # (and its instances) run on one CPU here, so the default cap is 4 x 1 = 4.
+    fn = {"handler": str(AUTOSCALE), "image": "scalezero/autoscale:test",
+          "environment": {"max_inflight": "1"}}  # one request per instance: a wide burst
+    mine = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(mine)})  # inherited by the gateway started now
+    try:
+        p = start_gateway(tmp_path, {"autoscale": fn})
+    finally:
+        os.sched_setaffinity(0, mine)
+    try:
+        status = p.json("/system/function/autoscale")
+        assert status["maxReplicas"] == 4, status
+        assert status["maxReplicasSource"].startswith("machine default: min(4 x 1 CPUs")
+        seen, stop = [], threading.Event()
+
+        def watch():
+            while not stop.is_set():
+                seen.append(p.json("/system/function/autoscale")["replicas"])
+                time.sleep(0.05)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            with ThreadPoolExecutor(30) as pool:
+                results = list(pool.map(lambda _: p.request(
+                    "GET", "/function/autoscale?sleep_ms=300", auth=False, timeout=60),
+                    range(30)))
+        finally:
+            stop.set()
+            watcher.join(5)
+        assert [r[0] for r in results] == [200] * 30, [r[:3:2] for r in results if r[0] != 200]
+        assert 1 <= max(seen) <= 4, f"scaled to {max(seen)} instances"
+        pids = {json.loads(r[2])["pid"] for r in results}
+        assert len(pids) <= 4, pids
+    finally:
+        assert p.stop() == 0

@@ -1,6 +1,7 @@
 """The faas-cli-style commands against a real `scalezero up`, as a user runs them."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,7 @@ def test_deploy_list_describe_scale_logs_remove(gw):
     assert cli(gw, "scale", "echo2", "--replicas", "1").returncode == 0
     described = cli(gw, "describe", "echo2").stdout.decode()
     assert "Replicas:            1" in described and "team" in described
+    assert re.search(r"Max Replicas: +\d+ \(machine default: min\(4 x \d+ CPUs", described)
     assert cli(gw, "invoke", "echo2", stdin=b"{}").returncode == 0
     logs = cli(gw, "logs", "echo2", "--tail", "5")
     assert logs.returncode == 0 and b"echo2-" in logs.stdout

@@ -137,7 +137,9 @@ def status_of(gw: Gateway, name: str) -> dict:
     out = {"name": s.name, "image": s.image, "namespace": s.namespace,
            "envVars": s.environment, "labels": s.labels, "annotations": s.annotations,
            "secrets": list(s.secrets), "invocationCount": rec.invocations,
-           "replicas": replicas, "availableReplicas": ready, "createdAt": rec.created_at}
+           "replicas": replicas, "availableReplicas": ready, "createdAt": rec.created_at,
+           # scalezero's: the most instances it may get, and why (0: unlimited)
+           "maxReplicas": rec.cap.max_scale, "maxReplicasSource": rec.cap.source}
     failed = gw.start_error(name)
     if failed is not None:
         out["lastStartError"] = failed.as_json()  # scalezero's: why no instance gets ready

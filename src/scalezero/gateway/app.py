@@ -169,6 +169,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="requests held per function while no instance is free (503 above)")
     parser.add_argument("--timeout", default=env.get("SCALEZERO_ACTIVATION_TIMEOUT", "60s"),
                         help="longest wait for a free instance, e.g. 60s (504 after)")
+    parser.add_argument("--max-scale", type=int, default=0,
+                        help="most instances of a function without its own max-scale "
+                             "(default 0: min(4 x CPUs, half the memory / instance memory))")
     parser.add_argument("--upstream-timeout", default="60s",
                         help="longest wait for an instance's response, e.g. 60s")
     parser.add_argument("--events-token", default=env.get("SCALEZERO_EVENTS_TOKEN", ""),
@@ -197,6 +200,7 @@ def config_from_args(args: argparse.Namespace, stack_dir: Path) -> UpConfig:
         activator=ActivatorConfig(queue_limit=args.queue_limit,
                                   timeout_s=parse_duration(args.timeout)),
         loop=LoopConfig(), upstream_timeout_s=parse_duration(args.upstream_timeout),
+        default_max_scale=args.max_scale,
         functions_dir=stack_dir / "functions")
     state = auth.state_dir(args.state_dir, dict(os.environ))
     async_queue = AsyncConfig(

@@ -19,8 +19,9 @@ from multidict import CIMultiDict
 
 from scalezero.backends.base import READY, Backend, count
 from scalezero.clock import Clock
-from scalezero.errors import BadGateway, Conflict, FunctionNotFound, NotReady, ScalezeroError
+from scalezero.errors import BadGateway, ConfigError, Conflict, FunctionNotFound, NotReady, ScalezeroError
 from scalezero.gateway.activator import Activator, ActivatorConfig
+from scalezero.gateway.capacity import Machine, ScaleCap, scale_cap
 from scalezero.gateway.metrics import GatewayMetrics
 from scalezero.gateway.proxy import Headers, Proxy, Unreachable
 from scalezero.gateway.scaling_loop import LoopConfig, ScalingLoop
@@ -39,6 +40,11 @@ class GatewayConfig:
     loop: LoopConfig = field(default_factory=LoopConfig)  # sample and decision periods
     upstream_timeout_s: float = 60.0  # longest wait for an instance's response (OpenFaaS default)
     functions_dir: Path = Path("functions")  # where functions deployed by API live (<dir>/<name>)
+    default_max_scale: int = 0  # max-scale of functions without one; 0 = derive from the machine
+
+    def __post_init__(self):
+        if self.default_max_scale < 0:
+            raise ConfigError(f"default_max_scale = {self.default_max_scale}, must be >= 0")
 
 
 @dataclass
@@ -50,6 +56,7 @@ class FunctionRecord:
     autoscaler: object  # FunctionAutoscaler
     created_at: str  # RFC 3339, for FunctionStatus.createdAt
     invocations: int = 0  # answered invocations, for FunctionStatus.invocationCount
+    cap: ScaleCap = ScaleCap(0, "unlimited")  # most instances the autoscaler may ask for
 
 
 class Gateway:
@@ -57,8 +64,9 @@ class Gateway:
 
     def __init__(self, backend: Backend, metrics: GatewayMetrics, clock: Clock,
                  autoscaler_factory: Callable[[ScalingSettings, float], object],
-                 config: GatewayConfig | None = None):
+                 config: GatewayConfig | None = None, machine: Machine | None = None):
         self.backend = backend
+        self.machine = machine or Machine.this()  # the default scale-out cap comes from it
         self.metrics = metrics
         self.clock = clock
         self.config = config or GatewayConfig()
@@ -83,14 +91,15 @@ class Gateway:
             raise FunctionNotFound(f"function {spec.name} is not deployed")
         now = self.clock.now()
         old = self.functions.get(spec.name)
-        if old is None or old.spec.scaling != spec.scaling:
-            scaler = self._new_autoscaler(spec.scaling, now)
+        cap = self._cap(spec)
+        if old is None or old.spec.scaling != spec.scaling or old.cap != cap:
+            scaler = self._new_autoscaler(self._settings(spec, cap), now)
         else:
             scaler = old.autoscaler
         self.functions[spec.name] = FunctionRecord(
             spec=spec, stats=old.stats if old else FunctionStats(now), autoscaler=scaler,
             created_at=old.created_at if old else _rfc3339(),
-            invocations=old.invocations if old else 0)
+            invocations=old.invocations if old else 0, cap=cap)
         self.activator.add(spec.name, spec.scaling.container_concurrency)
         self.metrics.service_count.set(spec.name, self._ready(spec.name))
         try:
@@ -119,9 +128,23 @@ class Gateway:
         traffic they stay for Knative's stable window and grace period, not one tick.
         """
         rec = self.record(name)
-        settings = dataclasses.replace(rec.spec.scaling, initial_scale=replicas)
+        if rec.cap.max_scale:
+            replicas = min(replicas, rec.cap.max_scale)  # the cap holds for manual scaling too
+        settings = dataclasses.replace(self._settings(rec.spec, rec.cap), initial_scale=replicas)
         rec.autoscaler = self._new_autoscaler(settings, self.clock.now())
         await self.backend.scale(name, replicas)
+
+    def _cap(self, spec: FunctionSpec) -> ScaleCap:
+        if self.backend.scales_itself:  # Knative: the cluster bounds it, as Knative does
+            return ScaleCap(spec.scaling.max_scale, "max-scale of the function (0: unlimited)")
+        return scale_cap(spec, self.machine, self.config.default_max_scale)
+
+    @staticmethod
+    def _settings(spec: FunctionSpec, cap: ScaleCap) -> ScalingSettings:
+        """The function's scaling settings with the cap as its max-scale."""
+        if cap.max_scale == spec.scaling.max_scale:
+            return spec.scaling
+        return dataclasses.replace(spec.scaling, max_scale=cap.max_scale)
 
     def record(self, name: str) -> FunctionRecord:
         if name not in self.functions:
