@@ -1,6 +1,7 @@
 """Idle cost: memory of the platform with every function at zero, and per extra instance.
 
-A real gateway with yolo-detect (pre-forked, template at ``up``), the same folder plain
+A real gateway with yolo-detect as stack.yml runs it (one ONNX Runtime thread, warm-up on;
+pre-forked from a template holding the warmed session, template at ``up``), the same folder plain
 (``scalezero.dev/prefork: "false"``), the seed handler (PyTorch, never forked) and
 ``autoscale`` (pre-forked). With everything at zero we read, from /proc/PID/smaps_rollup,
 the PSS of every process under the gateway (RSS double-counts shared pages; PSS does not).
@@ -21,11 +22,14 @@ import statistics
 import sys
 import time
 
+from cold_gateway import _template_ready
 from benchlib import AUTOSCALE, BUS, DETECT, PREFORK_OFF, SEED, Platform, function, memory_kb, row, write_json
 
 TARGET_MB = 40  # issue 14: private memory per extra pre-forked instance after it served
 TARGET_ZERO_MB = 80  # issue 14: platform at zero (gateway + templates), PSS
 EAGER = {"scalezero.dev/prefork-template": "eager"}
+# yolo-detect as stack.yml runs it: one thread, so its template holds the warmed session.
+STACK_ENV = {"model_threads": "1", "warmup": "true"}
 
 
 def mb(kb: float) -> float:
@@ -52,7 +56,7 @@ def extra_instances(annotations: dict, count: int) -> list[tuple[float, float]]:
     async def run() -> list[tuple[float, float]]:
         backend = PreforkBackend()
         try:
-            await backend.deploy(function_from("yolo-detect", function(DETECT, annotations=annotations),
+            await backend.deploy(function_from("yolo-detect", function(DETECT, env=STACK_ENV, annotations=annotations),
                                                DETECT))
             uss = []
             for n in range(1, count + 1):
@@ -94,11 +98,12 @@ def main() -> int:
     parser.add_argument("--instances", type=int, default=3, help="instances per variant (default 3)")
     parser.add_argument("--json", help="also write the results table rows here")
     args = parser.parse_args()
-    functions = {"yolo-detect": function(DETECT, annotations=EAGER),
-                 "detect-plain": function(DETECT, annotations=PREFORK_OFF),
+    functions = {"yolo-detect": function(DETECT, env=STACK_ENV, annotations=EAGER),
+                 "detect-plain": function(DETECT, env=STACK_ENV, annotations=PREFORK_OFF),
                  "seed": function(SEED), "autoscale": function(AUTOSCALE, annotations=EAGER)}
     with Platform(functions) as p:
-        p.wait(lambda: len(p.templates()) == 2, 60, "two eager templates")
+        p.wait(lambda: all(_template_ready(p, n) for n in ("yolo-detect", "autoscale")), 120,
+               "two eager templates ready (yolo-detect's with its warmed session)")
         time.sleep(1.0)
         idle = platform_at_zero(p)
     fork_both = extra_instances(EAGER, args.instances)

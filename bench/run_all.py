@@ -180,7 +180,7 @@ def plot(doc: dict, path: Path) -> None:
     cold = raw.get("cold_start", {})
     for key, label in (("cold_s", "cold (request at zero)"), ("warm_s", "warm, right after")):
         for fn, values in cold.get(key, {}).items():
-            if fn in ("detect-prefork", "seed"):
+            if fn in ("detect-warm", "detect-plain", "seed"):
                 axes[1].ecdf(values, label=f"{fn}: {label}", linestyle="-" if key == "cold_s" else "--")
     axes[1].set(xscale="log", xlabel="seconds (log)", title="yolo-detect and the seed handler: cold vs warm")
     rates = raw.get("throughput", {}).get("images_per_s", {})

@@ -8,6 +8,10 @@ on ``sys.path``, so ``import helper`` works too. ``preload`` imports
 only the libraries named in ``function_dir/preload.txt`` (one module per line,
 ``#`` comments): no per-instance state, so a template process can preload and
 then fork instances that start warm (the "pre-fork" start path reuses this).
+A ``@handler`` line in ``preload.txt`` asks a template to import and warm the
+handler itself, before it forks (``wants_handler``): the instances then start with
+the model loaded. Only for handlers that start no thread when imported (ONNX
+Runtime with one intra-op thread); the template checks and falls back otherwise.
 ``HandlerSlot`` is where a background import hands the handler to the app, so
 ``/_/ready`` can answer 503 while the import runs.
 """
@@ -101,13 +105,25 @@ def load_handler(function_dir: str | Path, package: str = "function") -> Handler
     return Handler.from_module(module, str(path))
 
 
-def preload_modules(function_dir: str | Path) -> list[str]:
-    """Module names listed in ``function_dir/preload.txt`` (empty if there is none)."""
+HANDLER_DIRECTIVE = "@handler"  # preload.txt: the template imports and warms the handler too
+
+
+def _preload_lines(function_dir: str | Path) -> list[str]:
     path = Path(function_dir) / "preload.txt"
     if not path.is_file():
         return []
     names = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
     return [n for n in names if n]
+
+
+def preload_modules(function_dir: str | Path) -> list[str]:
+    """Module names listed in ``function_dir/preload.txt`` (empty if there is none)."""
+    return [n for n in _preload_lines(function_dir) if n != HANDLER_DIRECTIVE]
+
+
+def wants_handler(function_dir: str | Path) -> bool:
+    """Whether ``preload.txt`` has the ``@handler`` line."""
+    return HANDLER_DIRECTIVE in _preload_lines(function_dir)
 
 
 def preload(function_dir: str | Path) -> list[str]:

@@ -1,7 +1,12 @@
 """The template process: ``python -m scalezero.runtime.prefork_template FUNCTION_DIR SOCKET``.
 
-It imports the runtime and the libraries in the function's ``preload.txt``
-(never the handler: no model, no threads), listens on the unix socket
+It imports the runtime and the libraries in the function's ``preload.txt``,
+and, if that file has the ``@handler`` line, the handler too: imported and warmed
+once here, so that every forked instance is ready at once with the model loaded
+and its pages shared. A handler may be imported before a fork only if it started
+no thread (ONNX Runtime with one intra-op thread starts none); if it did, the
+template re-executes itself without it (same PID, no thread survives) and the
+instances import the handler after the fork, as without ``@handler``. It listens on the unix socket
 ``SOCKET`` and prints ``TEMPLATE READY``. Each connection asks for one
 instance: one JSON line ``{"env": {...}}``. The template forks; the child
 takes the connection as its stdout and stderr, writes ``FORKED <pid>``, binds
@@ -33,6 +38,7 @@ from pathlib import Path
 
 from scalezero.errors import ScalezeroError
 from scalezero.runtime.config import RuntimeConfig
+from scalezero.runtime.loader import Handler, HandlerSlot, load_into, wants_handler
 from scalezero.runtime.serve import bind, preload, serve_socket
 
 log = logging.getLogger(__name__)
@@ -40,10 +46,17 @@ READY, FORKED, EXIT = "TEMPLATE READY", "FORKED", "EXIT"
 REQUEST_TIMEOUT_S = 5.0  # a connection that sends no request line in time is dropped
 
 
+NO_HANDLER = "SCALEZERO_TEMPLATE_NO_HANDLER"  # set on the re-exec after a handler started threads
+
+
 def main(function_dir: str, socket_path: str) -> int:
     """Preload, listen, fork on request until stdin closes; the exit code."""
-    backend_pid = os.getppid()  # the process that started us; instances die with it
+    backend_pid = os.getppid()  # the process that started us (unchanged by a re-exec); instances die with it
     modules = preload(function_dir)
+    handler = None
+    if wants_handler(function_dir) and not os.environ.get(NO_HANDLER):
+        handler = _warm_handler(function_dir, socket_path)
+        modules.append("handler (warmed)")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
     listener.listen(64)
@@ -52,10 +65,33 @@ def main(function_dir: str, socket_path: str) -> int:
     gc.collect()
     gc.freeze()
     print(f"{READY} pid {os.getpid()} preloaded {','.join(modules) or '-'}", flush=True)
-    return _serve(listener, Path(function_dir), backend_pid)
+    return _serve(listener, Path(function_dir), backend_pid, handler)
 
 
-def _serve(listener: socket.socket, function_dir: Path, backend_pid: int) -> int:
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def _warm_handler(function_dir: str, socket_path: str) -> Handler:
+    """The handler, imported and warmed here; re-exec without it if that started a thread."""
+    before = _threads()  # the preloaded libraries' own (numpy's, ONNX Runtime's) are fork-safe
+    slot = HandlerSlot()
+    ok = load_into(slot, function_dir)
+    started = _threads() - before
+    if ok and started == 0:
+        return slot.get()
+    why = "failed to load" if not ok else f"started {started} thread(s) (e.g. model_threads > 1)"
+    print(f"[scalezero] the handler {why}; the template runs without it and each instance "
+          "imports it after the fork", flush=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    env = {**os.environ, NO_HANDLER: "1"}
+    os.execve(sys.executable, [sys.executable, "-m", "scalezero.runtime.prefork_template", function_dir,
+                               socket_path], env)
+    raise AssertionError("execve returned")
+
+
+def _serve(listener: socket.socket, function_dir: Path, backend_pid: int, handler: Handler | None) -> int:
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     os.set_blocking(wake_r, False)
@@ -71,7 +107,7 @@ def _serve(listener: socket.socket, function_dir: Path, backend_pid: int) -> int
             return 0  # the backend closed our stdin: it is gone or wants us gone
         if listener in readable:
             conn, _ = listener.accept()
-            _fork_one(conn, closables, function_dir, backend_pid)
+            _fork_one(conn, closables, function_dir, backend_pid, handler)
 
 
 def _drain(fd: int) -> None:
@@ -95,7 +131,7 @@ def _reap() -> None:
 
 
 def _fork_one(conn: socket.socket, closables: list[int], function_dir: Path,
-              backend_pid: int) -> None:
+              backend_pid: int, handler: Handler | None) -> None:
     try:
         env = _read_request(conn)
     except (OSError, ValueError) as e:
@@ -108,7 +144,7 @@ def _fork_one(conn: socket.socket, closables: list[int], function_dir: Path,
     if pid == 0:
         code = 70  # EX_SOFTWARE, if anything below raises
         try:
-            code = _child(conn, closables, function_dir, env, backend_pid)
+            code = _child(conn, closables, function_dir, env, backend_pid, handler)
         except BaseException:  # never return into the template's loop
             traceback.print_exc()
         finally:
@@ -134,7 +170,7 @@ def _read_request(conn: socket.socket) -> dict[str, str]:
 
 
 def _child(conn: socket.socket, closables: list[int], function_dir: Path,
-           env: dict[str, str], backend_pid: int) -> int:
+           env: dict[str, str], backend_pid: int, handler: Handler | None) -> int:
     """In the forked child: become a normal instance, serve, return the exit code."""
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
@@ -152,7 +188,7 @@ def _child(conn: socket.socket, closables: list[int], function_dir: Path,
     os.environ.clear()
     os.environ.update(env)
     print(f"{FORKED} {os.getpid()}", flush=True)
-    return _instance(function_dir)
+    return _instance(function_dir, handler)
 
 
 def _die_with(pid: int) -> None:
@@ -169,7 +205,7 @@ def _die_with(pid: int) -> None:
     threading.Thread(target=watch, name="die-with-backend", daemon=True).start()
 
 
-def _instance(function_dir: Path) -> int:
+def _instance(function_dir: Path, handler: Handler | None) -> int:
     # The same steps and exit codes as scalezero.runtime.serve's main and _cli.
     try:
         config = RuntimeConfig.from_env(os.environ)
@@ -178,7 +214,7 @@ def _instance(function_dir: Path) -> int:
         return 2
     sock = bind("127.0.0.1", 0)
     print(f"LISTENING http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
-    return serve_socket(sock, function_dir, config)
+    return serve_socket(sock, function_dir, config, handler)
 
 
 def _cli() -> None:

@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry
 
 from scalezero.runtime.app import create_app
 from scalezero.runtime.config import RuntimeConfig
-from scalezero.runtime.loader import HandlerSlot, handler_path, load_into, preload
+from scalezero.runtime.loader import Handler, HandlerSlot, handler_path, load_into, preload
 from scalezero.runtime.server import InstanceServer
 
 __all__ = ["add_arguments", "main", "bind", "serve_socket", "preload"]
@@ -65,21 +65,24 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve_socket(sock: socket.socket, function_dir: str | Path, config: RuntimeConfig) -> int:
+def serve_socket(sock: socket.socket, function_dir: str | Path, config: RuntimeConfig,
+                 handler: Handler | None = None) -> int:
     """Serve the function on an already-bound socket in this process until stopped.
 
+    ``handler``: one already imported and warmed (by a template, before the fork); the
+    instance is then ready at once. Otherwise a background thread imports it.
     Returns 0 after a graceful stop, 1 if the handler failed to load. Installs
     SIGTERM/SIGINT handlers when called from the main thread.
     """
     if not config.function_name:
         config = config.replace(function_name=Path(function_dir).resolve().name)
-    slot = HandlerSlot()
+    slot = HandlerSlot(handler)
     server = InstanceServer(create_app(slot, config, CollectorRegistry()), sock, config)
     outcome = {"code": 0}
-    loader = threading.Thread(target=_load, args=(slot, function_dir, server, outcome),
-                              name="handler-import", daemon=True)
     _install_signals(server)
-    loader.start()
+    if handler is None:
+        threading.Thread(target=_load, args=(slot, function_dir, server, outcome),
+                         name="handler-import", daemon=True).start()
     server.run()
     log.info("instance of %s stopped", config.function_name)
     return outcome["code"]
