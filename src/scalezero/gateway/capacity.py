@@ -16,7 +16,7 @@ or lower, is kept as written.
 import os
 from dataclasses import dataclass
 
-from scalezero.runtime.config import parse_size
+from scalezero.units import parse_size
 from scalezero.stack import FunctionSpec
 
 INSTANCES_PER_CPU = 4  # instances per CPU: room for I/O-bound work, not a fork bomb
