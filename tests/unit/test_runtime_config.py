@@ -63,3 +63,18 @@ def test_config_is_frozen():
 def test_parse_size_rejects_non_sizes(text):
     with pytest.raises(ValueError):
         parse_size(text)
+
+
+def test_function_environment_carries_the_lambda_event_and_memory():
+    from pathlib import Path
+
+    from scalezero.backends.base import function_environment
+    from scalezero.stack import FunctionSpec
+    spec = FunctionSpec(name="f", handler=Path("."), environment={"A": "1"},
+                        annotations={"scalezero.dev/lambda-event": "api-gateway-v2"},
+                        limits={"memory": "512Mi"})
+    assert function_environment(spec) == {"A": "1", "lambda_event": "api-gateway-v2",
+                                          "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512"}
+    assert RuntimeConfig.from_env(function_environment(spec)).lambda_event == "api-gateway-v2"
+    with pytest.raises(ConfigError, match="lambda_event = 'v3'"):
+        function_environment(spec.replace(annotations={"scalezero.dev/lambda-event": "v3"}))

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol
 
 from scalezero.errors import ConfigError
-from scalezero.units import parse_size
 from scalezero.runtime.lambda_events import check_event_kind
 from scalezero.stack import FunctionSpec
+from scalezero.units import parse_size
 
 STARTING, READY, DRAINING, DEAD = "starting", "ready", "draining", "dead"
 ACTIVE = frozenset({STARTING, READY})  # wanted: not draining, not dead
