@@ -123,6 +123,13 @@ def test_transient_failures_are_retried_then_delivered():
     assert outcome["response"] == {"function": "preprocess", "status": 200}
 
 
+def test_a_500_is_retried_as_the_async_queue_retries_it():
+    gw = FakeGateway(script={"preprocess": [500]})
+    [(status, doc)] = run(gw, [("/events/s3", {}, s3_body("a.jpg"))])
+    [outcome] = doc["events"][0]["subscribers"]
+    assert status == 200 and outcome["ok"] and outcome["attempts"] == 2
+
+
 def test_a_failed_delivery_is_reported_counted_and_answered_502():
     gw = FakeGateway(script={"preprocess": [503] * 10, "thumbs": [400]})
     [(status, doc)] = run(gw, [("/events/s3", {}, s3_body("a.jpg", bucket="photos"))],

@@ -18,7 +18,6 @@ OpenFaaS CE's queue-worker delivers once, never retries, caps payloads at 1 MB
 
 import asyncio
 import logging
-import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,11 +27,12 @@ import aiohttp
 from prometheus_client import Counter
 
 from scalezero.errors import ConfigError, FunctionNotFound, ScalezeroError
-from scalezero.gateway.callstore import DONE, FAILED, SENT, Call, CallStore, wall_now
+from scalezero.gateway import retry
 from scalezero.gateway.callback import post_callback
+from scalezero.gateway.callstore import DONE, FAILED, SENT, Call, CallStore, wall_now
+from scalezero.gateway.retry import retryable
 
 log = logging.getLogger(__name__)
-RETRYABLE_CODES = frozenset({429})  # plus every 5xx (timeouts are 504)
 LOOPBACK = ("http://127.0.0.1:", "http://localhost:", "http://[::1]:")
 
 
@@ -61,13 +61,8 @@ class AsyncConfig:
 
 
 def backoff_s(config: AsyncConfig, attempts: int, retry_after_s: float = 0.0) -> float:
-    """Delay before attempt ``attempts + 1``: exponential, jittered, >= Retry-After."""
-    base = min(config.backoff_max_s, config.backoff_s * 2 ** max(0, attempts - 1))
-    return max(retry_after_s, base * random.uniform(0.8, 1.0))
-
-
-def retryable(status: int) -> bool:
-    return status in RETRYABLE_CODES or status >= 500
+    """Delay before attempt ``attempts + 1`` (``retry.backoff_s`` on this config)."""
+    return retry.backoff_s(config.backoff_s, config.backoff_max_s, attempts, retry_after_s)
 
 
 @dataclass
@@ -204,7 +199,7 @@ class AsyncQueue:
             return None, {}, b"", 0.0, f"permanent: {e}"
         except ScalezeroError as e:
             return e.status, {}, str(e).encode(), e.retry_after_s or 0.0, f"{e.status}: {e}"
-        retry_after = _seconds(dict(headers).get("Retry-After"))
+        retry_after = retry.retry_after_s(headers)
         text = body[:200].decode(errors="replace")
         return status, {k: v for k, v in headers.items()}, body, retry_after, f"{status}: {text}"
 
@@ -220,10 +215,3 @@ class AsyncQueue:
         else:
             delay = backoff_s(self.config, attempts + 1)
             await self.db("callback_outcome", call_id, "pending", wall_now() + delay, reason)
-
-
-def _seconds(value: str | None) -> float:
-    try:
-        return max(0.0, float(value)) if value else 0.0
-    except ValueError:
-        return 0.0

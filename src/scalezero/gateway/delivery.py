@@ -2,9 +2,8 @@
 
 Through the gateway's async path (stored durably, retried by its worker)
 when the app has one and the sender did not ask to wait; otherwise directly
-through ``Gateway.invoke`` with bounded retries on the transient statuses
-Knative's activator and OpenFaaS's queue-worker retry (429, 502, 503, 504) and
-on connection errors. Every outcome is returned, counted in
+through ``Gateway.invoke`` with bounded retries on the async queue's policy
+(``scalezero.gateway.retry``: 429, 5xx, connection errors). Every outcome is returned, counted in
 ``scalezero_event_deliveries_total`` and, when it failed, logged.
 """
 
@@ -17,9 +16,9 @@ from typing import Any, Awaitable, Callable
 from prometheus_client import CollectorRegistry, Counter
 
 from scalezero.errors import ConfigError, ScalezeroError
+from scalezero.gateway.retry import backoff_s, retry_after_s, retryable
 
 log = logging.getLogger(__name__)
-RETRYABLE = frozenset({429, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class DeliveryConfig:
     """How events reach subscribers."""
 
     attempts: int = 4  # tries per subscriber on the direct path before it counts as failed
-    backoff_s: float = 0.25  # wait before the first retry; doubles after each
+    backoff_s: float = 0.25  # wait before the first retry; doubles after each (jittered)
     max_backoff_s: float = 4.0  # longest wait between tries (a Retry-After is capped here too)
     concurrency: int = 16  # deliveries in flight for one incoming request
     keep_response_bytes: int = 16384  # a subscriber's response kept in the result, at most
@@ -132,16 +131,16 @@ class Deliverer:
         return Outcome(d.function, True, 202, 1, "async", call_id=str(call_id))
 
     async def _invoke(self, d: Delivery) -> Outcome:
-        delay = self.config.backoff_s
-        for attempt in range(1, self.config.attempts + 1):
+        cfg = self.config
+        for attempt in range(1, cfg.attempts + 1):
             status, headers, body, error = await self._try(d)
             if 200 <= status < 300:
                 return Outcome(d.function, True, status, attempt, response=self._keep(body))
-            if (status not in RETRYABLE and status != 0) or attempt == self.config.attempts:
+            if not retryable(status) or attempt == cfg.attempts:
                 return Outcome(d.function, False, status, attempt, error=error or _error_text(body),
                                response=self._keep(body))
-            await self.sleep(min(_retry_after(headers) or delay, self.config.max_backoff_s))
-            delay = min(delay * 2, self.config.max_backoff_s)
+            await self.sleep(backoff_s(cfg.backoff_s, cfg.max_backoff_s, attempt,
+                                       retry_after_s(headers)))
         raise AssertionError("unreachable: the loop returns on its last attempt")
 
     async def _try(self, d: Delivery) -> tuple[int, dict, bytes, str]:
@@ -179,13 +178,3 @@ def _error_text(body: bytes) -> str:
         return str(doc.get("error", "")) if isinstance(doc, dict) else ""
     except (UnicodeDecodeError, json.JSONDecodeError):
         return body[:200].decode("utf-8", "replace")
-
-
-def _retry_after(headers: dict) -> float | None:
-    for k, v in headers.items():
-        if k.lower() == "retry-after":
-            try:
-                return max(float(v), 0.0)
-            except ValueError:
-                return None
-    return None
