@@ -13,7 +13,6 @@ import os
 import re
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ import psutil
 import yaml
 
 from scalezero.backends.lifeline import die_with_parent
-from scalezero.procs import stop_process
+from scalezero.procs import start_up, stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -38,7 +37,6 @@ FAST_WINDOWS = {"autoscaling.knative.dev/window": "1s",
                 "scalezero.dev/scale-to-zero-grace-period": "500ms"}
 YOLO_ENV = {"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "0", "YOLO_VERBOSE": "0",
             "YOLO_CONFIG_DIR": str(REPO / "models" / ".ultralytics")}
-_LISTENING = re.compile(r"^LISTENING (http://\S+)$", re.M)
 
 
 def function(handler: Path, env: dict | None = None, annotations: dict | None = None) -> dict:
@@ -61,33 +59,17 @@ class Platform:
         stack.write_text(yaml.safe_dump({"version": 1.0, "provider": {"name": "openfaas"},
                                          "functions": functions}))
         self.log = self.dir / "up.log"
-        cmd = [PY, "-m", "scalezero", "up", "-f", str(stack), "--port", "0",
-               "--state-dir", str(self.dir / "state")]
-        env = {**os.environ, **YOLO_ENV, "PYTHONUNBUFFERED": "1"}
         # SIGTERM (run_all's time limit) unwinds through __exit__, which stops the gateway;
         # and the gateway dies with us even if we are SIGKILLed.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO,
-                                         preexec_fn=functools.partial(die_with_parent, os.getpid()))
-        self.url = self._wait_listening(timeout_s)
+        self.proc, self.url = start_up(stack, self.dir / "state", self.log, env=YOLO_ENV,
+                                       timeout_s=timeout_s, cwd=REPO,
+                                       preexec_fn=functools.partial(die_with_parent, os.getpid()))
         creds = json.loads((self.dir / "state" / "credentials").read_text())
         token = base64.b64encode(f"{creds['user']}:{creds['password']}".encode()).decode()
         self.auth = {"Authorization": f"Basic {token}"}
         host_port = self.url.split("//", 1)[1]
         self.host, self.port = host_port.rsplit(":", 1)[0], int(host_port.rsplit(":", 1)[1])
-
-    def _wait_listening(self, timeout_s: float) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            m = _LISTENING.search(self.log.read_text(errors="replace"))
-            if m:
-                return m.group(1)
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"scalezero up exited:\n{self.log.read_text()}")
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError("scalezero up printed no LISTENING line")
 
     def __enter__(self):
         return self

@@ -12,9 +12,6 @@ the demo started is stopped by its PID at the end.
 import argparse
 import asyncio
 import json
-import os
-import re
-import subprocess
 import sys
 import time
 import urllib.request
@@ -32,7 +29,7 @@ from scalezero.loadgen.records import format_summary  # noqa: E402
 from scalezero.loadgen.report import make_report  # noqa: E402
 from scalezero.loadgen.run import RunOptions, build_schedule, run_load  # noqa: E402
 from scalezero.loadgen.sampler import parse_exposition, value  # noqa: E402
-from scalezero.procs import stop_process  # noqa: E402
+from scalezero.procs import start_up, stop_process  # noqa: E402
 
 FN = "yolo-detect"
 # Short windows for the demo only: Knative's 60 s window and 30 s grace would
@@ -69,23 +66,15 @@ def demo_stack(run_dir: Path) -> Path:
 
 def start_gateway(stack: Path, run_dir: Path, started: list) -> str:
     """`scalezero up` on a free port; its URL once it prints LISTENING."""
-    log = open(run_dir / "gateway.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scalezero", "up", "-f", str(stack), "--port", "0",
-         "--state-dir", str(run_dir / "state")],
-        stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+    log = run_dir / "gateway.log"
+    try:
         # this checkout's code, even when the venv's editable install points at another
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO / "src")})
+        proc, url = start_up(stack, run_dir / "state", log, cwd=REPO,
+                             env={"PYTHONPATH": str(REPO / "src")})
+    except RuntimeError as e:
+        sys.exit(f"scalezero up did not start ({str(e).splitlines()[0]}); see {log}")
     started.append(proc)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        m = re.search(r"LISTENING (http://\S+)", (run_dir / "gateway.log").read_text())
-        if m:
-            return m.group(1)
-        if proc.poll() is not None:
-            sys.exit(f"scalezero up exited with {proc.returncode}; see {run_dir / 'gateway.log'}")
-        time.sleep(0.1)
-    sys.exit(f"scalezero up did not start within 60 s; see {run_dir / 'gateway.log'}")
+    return url
 
 
 def ready_instances(gateway: str) -> float:

@@ -7,7 +7,6 @@ the URL, the generated credentials and the process (stopped by PID by ``stop``).
 
 import base64
 import json
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from procs import REPO, read_log, start_listening, stop_process
+from scalezero.procs import up_command
 
 AUTOSCALE = REPO / "functions" / "autoscale"
 
@@ -70,8 +70,6 @@ def start_gateway(tmp_path: Path, functions: dict[str, dict], *flags: str,
     stack = tmp_path / "stack.yml"
     stack.write_text(stack_text(functions))
     state = tmp_path / "state"
-    cmd = [sys.executable, "-m", "scalezero", "up", "-f", str(stack), "--port", "0",
-           "--state-dir", str(state), *flags]
-    proc, url = start_listening(cmd, env, timeout_s=60)
+    proc, url = start_listening(up_command(stack, state, *flags), env, timeout_s=60)
     creds = json.loads((state / "credentials").read_text())
     return Platform(proc, url, creds["user"], creds["password"], state)

@@ -10,7 +10,6 @@ block on a full pipe.
 import http.client
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -20,10 +19,10 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from scalezero import procs
 from scalezero.procs import stop_process  # noqa: F401 - tests import it from here
 
 REPO = Path(__file__).resolve().parents[1]
-_LISTENING_RE = re.compile(r"^LISTENING (http://\S+)$", re.MULTILINE)
 
 
 def start_instance(function_dir: str | Path, env: dict[str, str] | None = None,
@@ -37,21 +36,9 @@ def start_instance(function_dir: str | Path, env: dict[str, str] | None = None,
 def start_listening(cmd: list[str], env: dict[str, str] | None = None,
                     timeout_s: float = 30.0) -> tuple[subprocess.Popen, str]:
     """Start ``cmd`` and wait for the ``LISTENING http://...`` line it prints."""
-    log = tempfile.NamedTemporaryFile(prefix="scalezero-proc-", suffix=".log", delete=False)
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=REPO)
-    log.close()
-    proc.log_path = log.name
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        match = _LISTENING_RE.search(read_log(proc))
-        if match:
-            return proc, match.group(1)
-        if proc.poll() is not None:
-            raise RuntimeError(f"{cmd} exited with {proc.returncode}:\n{read_log(proc)}")
-        time.sleep(0.02)
-    stop_process(proc)
-    raise RuntimeError(f"{cmd} printed no LISTENING line within {timeout_s} s:\n{read_log(proc)}")
+    fd, log = tempfile.mkstemp(prefix="scalezero-proc-", suffix=".log")
+    os.close(fd)
+    return procs.start_listening(cmd, Path(log), env, timeout_s, cwd=REPO)
 
 
 def read_log(proc: subprocess.Popen) -> str:
