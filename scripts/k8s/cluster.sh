@@ -26,7 +26,7 @@ kubectl wait pod --timeout=10m --for=condition=Ready -l '!job-name' -n kourier-s
 kubectl apply -f "$K/knative/kourier-nodeport.yaml"
 
 step "Knative settings: scale to zero, zero initial scale, Prometheus metrics, sslip.io domain"
-for cm in autoscaler observability network domain deployment; do
+for cm in autoscaler observability network domain deployment features; do
   kubectl patch "configmap/config-$cm" -n knative-serving --type merge \
     --patch-file "$K/knative/config-$cm.yaml"
 done

@@ -24,7 +24,7 @@ import yaml
 from scalezero.backends.base import function_environment
 from scalezero.backends.ksvc import DATA_DIR, template_annotations, uses_data
 from scalezero.errors import ConfigError
-from scalezero.stack import FunctionSpec, Stack, load_stack
+from scalezero.stack import FunctionSpec, Stack, load_stack, stack_warnings
 
 GPU = "nvidia.com/gpu"
 _LOOPBACK = re.compile(r"^[a-z+]+://(127\.[0-9.]+|localhost|\[::1\]|0\.0\.0\.0)(:|/|$)", re.I)
@@ -89,6 +89,12 @@ def function_values(spec: FunctionSpec, data_dir: str = DATA_DIR) -> dict:
         # Mount the chart's data volume where the environment points into it.
         "data": uses_data(spec, data_dir),
     }
+    if spec.constraints:
+        out["nodeSelector"] = dict(spec.constraints)
+    if spec.secrets:
+        out["secrets"] = list(spec.secrets)
+    if spec.readonly_root_filesystem:
+        out["readOnlyRootFilesystem"] = True
     return out
 
 
@@ -128,6 +134,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     env = cluster_env(dict(os.environ), args.release, args.namespace, args.data_dir)
     stack = load_stack(args.file, env=env)
+    for warning in stack_warnings(stack, "knative"):
+        print(f"warning: {warning}", file=sys.stderr)
     text = render(chart_values(stack, args.functions, args.data_dir), args.file)
     if args.output == "-":
         sys.stdout.write(text)

@@ -134,7 +134,9 @@ def deploy(args: argparse.Namespace) -> int:
         body = {"service": spec.name, "image": spec.image, "namespace": spec.namespace,
                 "envVars": spec.environment, "labels": spec.labels,
                 "annotations": spec.annotations, "secrets": list(spec.secrets),
-                "limits": spec.limits or None, "requests": spec.requests or None}
+                "limits": spec.limits or None, "requests": spec.requests or None,
+                "constraints": [f"{k}={v}" for k, v in spec.constraints.items()],
+                "readOnlyRootFilesystem": spec.readonly_root_filesystem}
         status, _, data = client.call("PUT", "/system/functions", body)
         if status == 404:
             status, _, data = client.call("POST", "/system/functions", body)

@@ -17,6 +17,7 @@ import yaml
 
 from scalezero.errors import ConfigError
 from scalezero.units import parse_duration
+from scalezero.runtime.contract import PYTHON_LANGS
 
 DEFAULT_NAMESPACE = "openfaas-fn"  # OpenFaaS's function namespace: the one a gateway serves
 KNATIVE = "autoscaling.knative.dev/"
@@ -24,7 +25,24 @@ SCALEZERO = "scalezero.dev/"
 # A function name is a DNS-1123 label: it becomes a host name, a Kubernetes
 # object name and a folder under functions/, so nothing else may get through.
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_ENVSUBST_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# faas-cli's envsubst (drone/envsubst): $$, ${V}, ${V-d}, ${V:-d}, ${V=d}, ${V:=d}, $V.
+_ENVSUBST_RE = re.compile(
+    r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-=])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+# A secret name becomes a file name under /var/openfaas/secrets: no '/', no leading dot.
+SECRET_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+# Languages whose handler.py the runtime serves (the templates' own, and ours from
+# template/scalezero-python); any other lang needs a Dockerfile in its handler folder.
+RUNTIME_LANGS = PYTHON_LANGS | {"scalezero-python"}
+# stack.yml keys faas-cli knows (go-sdk stack/schema.go); anything else is warned about.
+TOP_KEYS = frozenset({"version", "provider", "functions", "configuration"})
+PROVIDER_KEYS = frozenset({"name", "gateway", "network"})
+FUNCTION_KEYS = frozenset({
+    "lang", "handler", "image", "fprocess", "environment", "environment_file", "secrets",
+    "skip_build", "constraints", "labels", "annotations", "limits", "requests",
+    "readonly_root_filesystem", "build_options", "build_args", "build_secrets", "namespace",
+    "platforms"})
+# Fields that only faas-cli build/publish reads: no effect on a running function.
+BUILD_ONLY = ("skip_build", "build_options", "build_args", "build_secrets", "platforms")
 
 
 def check_name(name: str) -> str:
@@ -247,8 +265,12 @@ class FunctionSpec:
     annotations: dict[str, str] = field(default_factory=dict)
     limits: dict[str, str] = field(default_factory=dict)  # memory, cpu, nvidia.com/gpu
     requests: dict[str, str] = field(default_factory=dict)
-    secrets: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()  # names; read at /var/openfaas/secrets/<name>
     scaling: ScalingSettings = field(default_factory=ScalingSettings)
+    constraints: dict[str, str] = field(default_factory=dict)  # node selector (Kubernetes)
+    build_args: dict[str, str] = field(default_factory=dict)  # docker build --build-arg
+    readonly_root_filesystem: bool = False  # docker --read-only; Kubernetes securityContext
+    fprocess: str = ""  # OpenFaaS watchdog command; the scalezero runtime ignores it
 
     def replace(self, **changes) -> "FunctionSpec":
         return dataclasses.replace(self, **changes)
@@ -259,6 +281,27 @@ class Stack:
     gateway: str  # provider.gateway, or the default local gateway
     functions: dict[str, FunctionSpec]
     path: Path | None = None
+    warnings: tuple[str, ...] = ()  # unknown keys, each named (see also ignored_fields)
+
+
+def ignored_fields(spec: FunctionSpec, backend: str) -> list[str]:
+    """Warnings for the fields of ``spec`` that have no effect on ``backend``.
+
+    ``backend`` is process, docker or knative. Build-only fields (``BUILD_ONLY``) never
+    act at run time: ``parse_stack`` warns about those whatever the backend.
+    """
+    where = f"functions.{spec.name}"
+    out = []
+    if spec.constraints and backend != "knative":
+        out.append(f"{where}.constraints: node selectors apply on Kubernetes only; "
+                   f"ignored by the {backend} backend")
+    if spec.readonly_root_filesystem and backend == "process":
+        out.append(f"{where}.readonly_root_filesystem: needs an image (docker or knative "
+                   f"backend); ignored by the process backend")
+    if spec.fprocess:
+        out.append(f"{where}.fprocess: the scalezero runtime serves handler.py itself; "
+                   f"fprocess is ignored")
+    return out
 
 
 def _strmap(value: Any, what: str) -> dict[str, str]:
@@ -281,8 +324,90 @@ def _scalar(v: Any) -> str:
 
 
 def envsubst(text: str, env: dict[str, str]) -> str:
-    """faas-cli's ``${VAR:-default}`` substitution over the raw file."""
-    return _ENVSUBST_RE.sub(lambda m: env.get(m.group(1)) or (m.group(2) or ""), text)
+    """faas-cli's substitution over the raw file (drone/envsubst rules).
+
+    ``$$`` is a literal ``$``; ``${V-d}``/``${V=d}`` use d when V is unset,
+    ``${V:-d}``/``${V:=d}`` when V is unset or empty; ``${V}`` and ``$V`` the value or "".
+    """
+    def one(m: re.Match) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        if m.group(4):
+            return env.get(m.group(4), "")
+        name, op, default = m.group(1), m.group(2), m.group(3) or ""
+        value = env.get(name)
+        if op and (value is None or (op.startswith(":") and value == "")):
+            return default
+        return value or ""
+    return _ENVSUBST_RE.sub(one, text)
+
+
+def _unknown(keys, known: frozenset, where: str) -> list[str]:
+    return [f"{where}{k}: unknown key, ignored (faas-cli's stack format has no such field)"
+            for k in keys if str(k) not in known]
+
+
+def _secrets(value: Any, name: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(f"functions.{name}.secrets = {value!r}, must be a list of secret "
+                          f"names (secrets: [{value}])")
+    for s in value:
+        if not isinstance(s, str) or not SECRET_NAME_RE.match(s):
+            raise ConfigError(f"functions.{name}.secrets: {s!r} is not a secret name (lower-case "
+                              "letters, digits, '-' and '.', starting and ending with a "
+                              "letter or digit)")
+    return tuple(value)
+
+
+def _constraints(value: Any, name: str) -> dict[str, str]:
+    """``["key=value"]`` (or Swarm's ``key == value``) into a node selector."""
+    if value is None:
+        return {}
+    if not isinstance(value, list):
+        raise ConfigError(f"functions.{name}.constraints must be a list like [\"gpu=true\"]")
+    out = {}
+    for c in value:
+        key, sep, val = str(c).replace("==", "=").partition("=")
+        if not sep or not key.strip() or not val.strip():
+            raise ConfigError(f"functions.{name}.constraints: {c!r}, must be key=value")
+        out[key.strip()] = val.strip()
+    return out
+
+
+def _environment_files(value: Any, name: str, base: Path) -> dict[str, str]:
+    """faas-cli's environment_file: YAML files with an ``environment:`` map, later wins."""
+    if value is None:
+        return {}
+    if not isinstance(value, list):
+        raise ConfigError(f"functions.{name}.environment_file must be a list of file names")
+    out: dict[str, str] = {}
+    for item in value:
+        path = base / str(item)
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+        except OSError as e:
+            raise ConfigError(f"functions.{name}.environment_file: cannot read {path}: "
+                              f"{e.strerror}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"functions.{name}.environment_file: {path} is not YAML: {e}") \
+                from None
+        env = doc.get("environment") if isinstance(doc, dict) else None
+        if not isinstance(env, dict):
+            raise ConfigError(f"functions.{name}.environment_file: {path} must hold an "
+                              "'environment:' mapping")
+        out.update(_strmap(env, f"{path}: environment"))
+    return out
+
+
+def _check_lang(name: str, lang: str, handler: Path) -> None:
+    if lang.lower() in RUNTIME_LANGS or (handler / "Dockerfile").is_file():
+        return
+    raise ConfigError(
+        f"functions.{name}.lang = {lang!r}: scalezero runs Python handlers "
+        f"({', '.join(sorted(RUNTIME_LANGS))}); any other lang needs a Dockerfile in "
+        f"{handler} (lang: dockerfile) to build its image")
 
 
 def function_from(name: str, raw: dict, base: Path) -> FunctionSpec:
@@ -290,11 +415,13 @@ def function_from(name: str, raw: dict, base: Path) -> FunctionSpec:
     check_name(name)
     if not isinstance(raw, dict):
         raise ConfigError(f"functions.{name} must be a mapping")
-    env = _strmap(raw.get("environment"), f"functions.{name}.environment")
+    env = {**_strmap(raw.get("environment"), f"functions.{name}.environment"),
+           **_environment_files(raw.get("environment_file"), name, base)}
     labels = _strmap(raw.get("labels"), f"functions.{name}.labels")
     annotations = _strmap(raw.get("annotations"), f"functions.{name}.annotations")
     handler = (base / str(raw.get("handler", f"./functions/{name}"))).resolve()
     lang = str(raw.get("lang", "python3-http"))
+    _check_lang(name, lang, handler)
     return FunctionSpec(
         name=name,
         handler=handler,
@@ -306,8 +433,12 @@ def function_from(name: str, raw: dict, base: Path) -> FunctionSpec:
         annotations=annotations,
         limits=_strmap(raw.get("limits"), f"functions.{name}.limits"),
         requests=_strmap(raw.get("requests"), f"functions.{name}.requests"),
-        secrets=tuple(str(s) for s in raw.get("secrets") or ()),
+        secrets=_secrets(raw.get("secrets"), name),
         scaling=scaling_from(labels, annotations, env),
+        constraints=_constraints(raw.get("constraints"), name),
+        build_args=_strmap(raw.get("build_args"), f"functions.{name}.build_args"),
+        readonly_root_filesystem=_bool(raw.get("readonly_root_filesystem", False)),
+        fprocess=str(raw.get("fprocess") or ""),
     )
 
 
@@ -330,7 +461,28 @@ def parse_stack(text: str, base: Path, env: dict[str, str] | None = None) -> Sta
         raise ConfigError("functions must be a mapping of name to function")
     specs = {str(n): function_from(str(n), f, base) for n, f in functions.items()}
     return Stack(gateway=str(provider.get("gateway", "http://127.0.0.1:8080")),
-                 functions=specs)
+                 functions=specs, warnings=tuple(_stack_warnings(doc)))
+
+
+def stack_warnings(stack: Stack, backend: str) -> list[str]:
+    """Every warning for ``stack`` run on ``backend``: unknown keys, then ignored fields."""
+    out = list(stack.warnings)
+    for spec in stack.functions.values():
+        out += ignored_fields(spec, backend)
+    return out
+
+
+def _stack_warnings(doc: dict) -> list[str]:
+    out = _unknown(doc, TOP_KEYS, "")
+    out += _unknown(doc.get("provider") or {}, PROVIDER_KEYS, "provider.")
+    if doc.get("configuration"):
+        out.append("configuration: templates and copy are read by faas-cli build only; "
+                   "no effect on scalezero")
+    for name, raw in (doc.get("functions") or {}).items():
+        out += _unknown(raw, FUNCTION_KEYS, f"functions.{name}.")
+        out += [f"functions.{name}.{k}: read when building the image (faas-cli build); no "
+                f"effect on the running function" for k in BUILD_ONLY if k in raw]
+    return out
 
 
 def load_stack(path: str | Path, env: dict[str, str] | None = None) -> Stack:

@@ -185,3 +185,22 @@ def test_chart_and_knative_backend_build_the_same_service():
         assert ksvc["spec"]["template"]["spec"] == ours["spec"]["template"]["spec"]
         assert (ksvc["spec"]["template"]["metadata"]["annotations"]
                 == ours["spec"]["template"]["metadata"]["annotations"])
+
+
+def test_constraints_secrets_and_read_only_reach_the_pod(ksvc_validator):
+    """stack.yml constraints -> nodeSelector, secrets -> /var/openfaas/secrets/<name>."""
+    text = ("version: 1.0\nprovider: {name: openfaas}\nfunctions:\n  f:\n    image: dev.local/f:1\n"
+            "    constraints: [\"gpu=true\"]\n    secrets: [api-key, db.pass]\n"
+            "    readonly_root_filesystem: true\n    environment: {A: b}\n")
+    st = parse_stack(text, REPO)
+    [ksvc] = [d for d in render(chart_values(st)) if d["kind"] == "Service"
+              and d["apiVersion"].startswith("serving")]
+    assert not list(ksvc_validator.iter_errors(ksvc))
+    pod = ksvc["spec"]["template"]["spec"]
+    assert pod == ksvc_manifest(st.functions["f"], "functions")["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"gpu": "true"}
+    mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert set(mounts) == {"/var/openfaas/secrets/api-key", "/var/openfaas/secrets/db.pass"}
+    volumes = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"]}
+    assert volumes[mounts["/var/openfaas/secrets/db.pass"]["name"]] == "db.pass"
+    assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from scalezero.backends.base import function_environment
 from scalezero.errors import ConfigError
+from scalezero.secrets import SECRETS_DIR
 from scalezero.stack import SCALEZERO, FunctionSpec, scaling_annotations
 
 KSVC_GROUP, KSVC_VERSION, KSVC_PLURAL = "serving.knative.dev", "v1", "services"
@@ -87,12 +88,22 @@ def container(spec: FunctionSpec, opts: KsvcOptions) -> dict:
         "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
                             "capabilities": {"drop": ["ALL"]}},
     }
+    if spec.readonly_root_filesystem:
+        c["securityContext"]["readOnlyRootFilesystem"] = True
     res = resources(spec)
     if res:
         c["resources"] = res
+    mounts = [{"name": _secret_volume(s), "readOnly": True, "mountPath": f"{SECRETS_DIR}/{s}",
+               "subPath": s} for s in spec.secrets]
     if uses_data(spec, opts.data_dir):
-        c["volumeMounts"] = [{"name": "data", "mountPath": opts.data_dir}]
+        mounts.append({"name": "data", "mountPath": opts.data_dir})
+    if mounts:
+        c["volumeMounts"] = mounts
     return c
+
+
+def _secret_volume(name: str) -> str:
+    return f"secret-{name}".replace(".", "-")  # a volume name is a DNS label: no dots
 
 
 def ksvc_manifest(spec: FunctionSpec, namespace: str, opts: KsvcOptions = KsvcOptions()) -> dict:
@@ -107,8 +118,15 @@ def ksvc_manifest(spec: FunctionSpec, namespace: str, opts: KsvcOptions = KsvcOp
         "responseStartTimeoutSeconds": opts.response_start_timeout_seconds,
         "containers": [container(spec, opts)],
     }
+    if spec.constraints:
+        pod["nodeSelector"] = dict(spec.constraints)
+    # One Secret volume per name in ``secrets``; each Secret holds the value under a key
+    # of the same name (kubectl create secret generic NAME --from-literal=NAME=...).
+    volumes = [{"name": _secret_volume(s), "secret": {"secretName": s}} for s in spec.secrets]
     if uses_data(spec, opts.data_dir):
-        pod["volumes"] = [{"name": "data", **opts.data_volume}]
+        volumes.append({"name": "data", **opts.data_volume})
+    if volumes:
+        pod["volumes"] = volumes
     return {
         "apiVersion": f"{KSVC_GROUP}/{KSVC_VERSION}",
         "kind": "Service",

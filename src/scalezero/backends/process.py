@@ -32,6 +32,7 @@ from scalezero.backends.startfail import (TRACEBACK, BackoffConfig, StartFailure
 from scalezero.backends.output import read_lines
 from scalezero.backends.venvs import FunctionEnvs, VenvConfig
 from scalezero.errors import ConfigError, FunctionNotFound
+from scalezero.secrets import InstanceSecrets
 from scalezero.stack import FunctionSpec
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class ProcessBackend:
         self._retry: dict[str, asyncio.Task] = {}  # a start waiting out the backoff
         self._envs = FunctionEnvs(self.config.venvs, self.config.python, self._progress)
         self._python: dict[str, str] = {}  # interpreter per function (its venv's, if any)
+        self.secrets = InstanceSecrets()  # the gateway sets .store (scalezero.secrets)
 
     # -- the Backend protocol -------------------------------------------------
 
@@ -163,6 +165,7 @@ class ProcessBackend:
         for task in self._retry.values():
             task.cancel()
         await asyncio.gather(*(self._stop(p) for p in procs), return_exceptions=True)
+        self.secrets.close()
         if self._http is not None:
             await self._http.close()
 
@@ -219,7 +222,8 @@ class ProcessBackend:
             await self._exited(p)
 
     async def _launch(self, p: _Proc) -> None:
-        env = {**os.environ, **function_environment(p.spec), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **function_environment(p.spec), "PYTHONUNBUFFERED": "1",
+               **self.secrets.env_for(p.spec.secrets, p.inst.id)}
         p.process = await self._spawn(p.spec, env)
         p.inst.pid = p.process.pid
         p.lines = read_lines(p.process.stdout)
@@ -304,6 +308,7 @@ class ProcessBackend:
         crashed = not p.stopping
         never_ready = p.inst.ready_at is None and (crashed or bool(p.start_failed))
         p.inst.state = DEAD
+        self.secrets.release(p.inst.id)
         procs = self._procs.get(p.inst.function)
         if procs is not None and p in procs:
             procs.remove(p)

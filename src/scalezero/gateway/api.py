@@ -19,6 +19,7 @@ from scalezero.errors import BadRequest, FunctionNotFound, ScalezeroError
 from scalezero.gateway.auth import REALM, Credentials
 from scalezero.gateway import logstream
 from scalezero.gateway.core import Gateway
+from scalezero.gateway.secretsapi import SECRETS, check_secrets_exist
 from scalezero.stack import DEFAULT_NAMESPACE, FunctionSpec, check_name, function_from
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ def spec_from_deployment(doc: dict, existing: FunctionSpec | None,
     raw = {"handler": str(handler), "image": doc["image"], "environment": doc.get("envVars"),
            "labels": doc.get("labels"), "annotations": doc.get("annotations"),
            "limits": doc.get("limits"), "requests": doc.get("requests"),
-           "secrets": doc.get("secrets") or (), "namespace": DEFAULT_NAMESPACE}
+           "secrets": doc.get("secrets"), "namespace": DEFAULT_NAMESPACE}
     return function_from(name, raw, Path("/"))
 
 
@@ -192,6 +193,7 @@ async def _deploy(request: web.Request, *, create: bool, update: bool) -> None:
         raise FunctionNotFound(f"function {doc.get('service')} is not deployed")
     spec = spec_from_deployment(doc, existing.spec if existing else None,
                                 gw.config.functions_dir)
+    check_secrets_exist(request.app[SECRETS], spec.secrets)
     await gw.deploy(spec, create=create, update=update)
 
 

@@ -11,6 +11,8 @@ import asyncio
 import logging
 import os
 import signal
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -33,7 +35,9 @@ from scalezero.gateway.limits import DEFAULT_MAX_HEADER_BYTES, exposure_warning,
     header_limit_middleware, install_log_redaction, parser_limits
 from scalezero.gateway.metrics import GatewayMetrics
 from scalezero.gateway.scaling_loop import LoopConfig
-from scalezero.stack import Stack, load_stack
+from scalezero.gateway.secretsapi import add_secret_routes
+from scalezero.secrets import SecretStore, give_secrets
+from scalezero.stack import Stack, load_stack, stack_warnings
 from scalezero.units import parse_duration, parse_size
 
 log = logging.getLogger(__name__)
@@ -98,10 +102,13 @@ def build_gateway(config: GatewayConfig, backend=None, clock: Clock | None = Non
 
 
 def create_app(gateway: Gateway, credentials: auth.Credentials,
-               config: UpConfig | None = None) -> web.Application:
+               config: UpConfig | None = None,
+               secrets: SecretStore | None = None) -> web.Application:
     """The whole aiohttp application: the OpenFaaS API, async and event routes, limits.
 
     Starting it starts the scaling loop and the async queue; cleanup stops all.
+    ``secrets``: where /system/secrets keeps values (``scalezero up``: the state
+    dir); an app made without one (tests) keeps them in a fresh temporary folder.
     """
     config = config or UpConfig()
     app = web.Application(middlewares=[error_middleware, auth_middleware,
@@ -109,6 +116,9 @@ def create_app(gateway: Gateway, credentials: auth.Credentials,
                           client_max_size=config.max_body_bytes)
     app[GATEWAY] = gateway
     app[CREDENTIALS] = credentials
+    store = secrets or SecretStore(Path(tempfile.mkdtemp(prefix="scalezero-secrets-")) / "s")
+    add_secret_routes(app, store)
+    give_secrets(gateway.backend, store)
     add_routes(app)
     app.on_startup.append(_start_loop)
     app.on_cleanup.append(_stop_all)
@@ -131,7 +141,7 @@ async def serve(config: UpConfig, stack: Stack, credentials: auth.Credentials,
                 announce: Callable[[str], None] = print) -> None:
     """Deploy the stack, listen, and run until SIGINT or SIGTERM."""
     gateway = build_gateway(config.gateway, backend_from_env(dict(os.environ), config.state_dir))
-    app = create_app(gateway, credentials, config)
+    app = create_app(gateway, credentials, config, SecretStore(config.state_dir / "secrets"))
     install_log_redaction()
     runner = web.AppRunner(app, handle_signals=False, access_log=None,
                            **parser_limits(config.max_header_bytes))
@@ -215,6 +225,8 @@ def config_from_args(args: argparse.Namespace, stack_dir: Path) -> UpConfig:
 
 def main(args: argparse.Namespace) -> int:
     stack = load_stack(args.file)
+    for warning in stack_warnings(stack, os.environ.get("SCALEZERO_BACKEND", "process")):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     config = config_from_args(args, stack.path.parent)
     cred_file = auth.credentials_path(config.state_dir)
     credentials = auth.load_or_create(cred_file, dict(os.environ))
