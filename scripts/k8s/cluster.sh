@@ -10,7 +10,7 @@ if kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
   step "kind cluster $CLUSTER exists, reusing it"
 else
   step "creating kind cluster $CLUSTER"
-  kind create cluster --name "$CLUSTER" --wait=120s --config "$K/kind-cluster.yaml"
+  kind create cluster --name "$CLUSTER" --wait=120s --config <(kind_config "$K/kind-cluster.yaml" "$HOST_PORT")
 fi
 kubectl config use-context "kind-$CLUSTER" >/dev/null
 

@@ -14,7 +14,7 @@ build() {  # build NAME DOCKERFILE
   step "building $image"
   "$DOCKER" build "${base[@]}" -f "$2" -t "$image" "$REPO"
   echo "    $image: $("$DOCKER" image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'), $((SECONDS - start)) s"
-  if [ "${KIND_LOAD:-1}" = 1 ]; then kind load docker-image "$image" --name "$CLUSTER"; fi
+  if [ "${KIND_LOAD:-1}" = 1 ]; then kind_load "$image"; fi
 }
 
 build scalezero-gateway "$REPO/docker/gateway.Dockerfile"

@@ -24,7 +24,8 @@ import yaml
 from scalezero.backends.base import function_environment
 from scalezero.backends.ksvc import DATA_DIR, template_annotations, uses_data
 from scalezero.errors import ConfigError
-from scalezero.stack import FunctionSpec, Stack, load_stack, stack_warnings
+from scalezero.stack import (KNATIVE, FunctionSpec, Stack, load_stack, parse_duration,
+                             scaling_annotations, stack_warnings)
 
 GPU = "nvidia.com/gpu"
 _LOOPBACK = re.compile(r"^[a-z+]+://(127\.[0-9.]+|localhost|\[::1\]|0\.0\.0\.0)(:|/|$)", re.I)
@@ -110,6 +111,33 @@ def chart_values(stack: Stack, only: list[str] | None = None, data_dir: str = DA
     names = only or list(stack.functions)
     return {"functions": {n: function_values(stack.functions[n], data_dir) for n in names},
             "data": {"mountPath": data_dir}}
+
+
+# Past the stable window and grace: the last pod's termination, the gateway's poll
+# and a Prometheus scrape, so a run that lingers this long sees the 0.
+ZERO_MARGIN_S = 30.0
+
+
+def _knative_seconds(spec: FunctionSpec, annotation: str, cluster: dict[str, str], key: str,
+                     default: str) -> float:
+    """A duration from the function's annotation, else the cluster's config-autoscaler key."""
+    # Knative's annotations of the spec (OpenFaaS labels included), as the Service gets them.
+    ours = scaling_annotations(spec.scaling)
+    return parse_duration(ours.get(KNATIVE + annotation) or cluster.get(key) or default)
+
+
+def linger_s(spec: FunctionSpec, config_autoscaler: dict[str, str]) -> float:
+    """How long to keep watching after the last request until Knative has scaled to zero.
+
+    The stable window must pass with no traffic, then the grace period (or the
+    pod retention period if longer); ``config_autoscaler`` is the cluster's
+    ``config-autoscaler`` data, the function's annotations override it.
+    """
+    window = _knative_seconds(spec, "window", config_autoscaler, "stable-window", "60s")
+    grace = parse_duration(config_autoscaler.get("scale-to-zero-grace-period") or "30s")
+    retention = _knative_seconds(spec, "scale-to-zero-pod-retention-period", config_autoscaler,
+                                 "scale-to-zero-pod-retention-period", "0s")
+    return window + max(grace, retention) + ZERO_MARGIN_S
 
 
 def render(values: dict, stack_path: str) -> str:

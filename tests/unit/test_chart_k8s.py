@@ -88,3 +88,102 @@ def test_script_names_the_missing_tools(script, tmp_path):
     assert f"{script.name}: missing" in proc.stderr
     named = re.search(r"missing (.*)", proc.stderr).group(1).split()
     assert named and all(t in {"kind", "kubectl", "helm", "docker", "curl"} for t in named)
+
+
+COMMON = REPO / "scripts" / "k8s" / "common.sh"
+
+
+def test_an_old_bash_gets_a_clear_message():
+    """macOS's bash 3.2 would misread the scripts; common.sh says so and exits 3 first."""
+    proc = subprocess.run(["bash", "-c", f'. "{COMMON}"; need_bash 4 "3.2.57(1)-release"'],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 3
+    assert "needs bash >= 4, this is bash 3.2.57(1)-release" in proc.stderr
+    assert "brew install bash" in proc.stderr
+    ok = subprocess.run(["bash", "-c", f'. "{COMMON}"; need_bash 4 "$BASH_VERSION"; echo fine'],
+                        capture_output=True, text=True, timeout=30)
+    assert ok.stdout.strip() == "fine", ok.stderr
+
+
+FAKE_KIND = """#!/bin/sh
+# kind as Docker 29's containerd image store makes it fail: docker-image loads break,
+# image-archive loads of a real `docker save` tar work. Records what it was given.
+echo "$*" >> "$KIND_LOG"
+case "$2" in
+  docker-image) echo "ERROR: failed to load image: command \\"ctr --namespace=k8s.io images import\\" failed: content digest sha256:0: not found" >&2; exit 1 ;;
+  image-archive) tar -tf "$3" | grep -qx manifest.json || exit 4; cp "$3" "$KIND_LOG.tar" ;;
+esac
+"""
+
+
+@pytest.mark.docker
+def test_kind_load_falls_back_to_an_image_archive(tmp_path):
+    docker = "/usr/bin/docker"
+    if not shutil.which(docker) or subprocess.run([docker, "info"], capture_output=True,
+                                                  timeout=30).returncode != 0:
+        pytest.skip("no Docker engine answers /usr/bin/docker info")
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "hello").write_text("hi\n")
+    (tmp_path / "ctx" / "Dockerfile").write_text("FROM scratch\nCOPY hello /hello\n")
+    image = f"scalezero-test/kindload:{tmp_path.name.lower()[-20:]}"
+    subprocess.run([docker, "build", "-q", "-t", image, str(tmp_path / "ctx")], check=True,
+                   capture_output=True, timeout=120)
+    try:
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        (bin_dir / "kind").write_text(FAKE_KIND)
+        (bin_dir / "kind").chmod(0o755)
+        log = tmp_path / "kind.log"
+        env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "KIND_LOG": str(log), "DOCKER": docker,
+               "CLUSTER": "c1", "TMPDIR": str(tmp_path)}
+        proc = subprocess.run(["bash", "-c", f'. "{COMMON}"; kind_load "{image}"'], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "retrying with docker save + kind load image-archive" in proc.stderr
+        calls = log.read_text().splitlines()
+        assert calls[0] == f"load docker-image {image} --name c1"
+        assert calls[1].startswith("load image-archive ") and calls[1].endswith(" --name c1")
+        archived = subprocess.run(["tar", "-xOf", f"{log}.tar", "manifest.json"],
+                                  capture_output=True, text=True, check=True).stdout
+        assert image in archived  # the archive is the image we asked for
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith("tmp.")]  # cleaned up
+    finally:
+        subprocess.run([docker, "rmi", "-f", image], capture_output=True, timeout=60)
+
+
+def test_the_kind_host_port_is_configurable():
+    """hostPort 80 fails where port 80 is taken (or needs root): HOST_PORT picks another."""
+    def run(port):
+        return subprocess.run(["bash", "-c", f'. "{COMMON}"; kind_config "{K8S}/kind-cluster.yaml" "{port}"'],
+                              capture_output=True, text=True, timeout=30)
+    doc = yaml.safe_load(run(18080).stdout)
+    ports = [m for n in doc["nodes"] for m in n.get("extraPortMappings", [])]
+    assert [m["hostPort"] for m in ports] == [18080]
+    assert [m["containerPort"] for m in ports] == [31080]  # the NodePort stays
+    for bad, message in (("http", "HOST_PORT = 'http', must be a port number"),
+                         ("70000", "HOST_PORT = 70000, must be in [1, 65535]")):
+        proc = run(bad)
+        assert proc.returncode == 3 and message in proc.stderr
+    assert "kind_config" in (REPO / "scripts" / "k8s" / "cluster.sh").read_text()
+
+
+MINE = ("common.sh", "cluster.sh", "deploy.sh", "down.sh", "e2e.sh", "images.sh", "load.sh",
+        "dashboard.sh")
+
+
+@pytest.mark.parametrize("name", MINE)
+def test_scripts_check_what_they_run_and_stay_portable(name):
+    """bc is often absent, `date +%N` is GNU-only (macOS prints N), and a tool a script
+    runs must be named by its `need` line, so a missing one is a clear exit 3."""
+    text = (REPO / "scripts" / "k8s" / name).read_text()
+    code = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("#"))
+    assert not re.search(r"\bbc\b", code), f"{name} runs bc"
+    assert "%N" not in code, f"{name} uses date +%N"
+    assert "declare -A" not in code, f"{name} needs bash 4 associative arrays"
+    needed = {t for line in re.findall(r"^\s*need ([^\n#]+)", code, re.M) for t in line.split()}
+    helpers = {"port_forward": "curl"}  # common.sh functions that run a tool
+    for tool in ("curl", "kind", "kubectl", "helm"):
+        runs = re.search(rf"(^|[\s;(|&]){tool} ", code, re.M) or any(
+            f in code for f, t in helpers.items() if t == tool and name != "common.sh")
+        if runs and name != "common.sh":
+            assert tool in needed, f"{name} runs {tool} without `need {tool}`"

@@ -117,3 +117,18 @@ def test_cli_reports_a_missing_stack_file(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "scalezero", "chart-values", "-f",
                            str(tmp_path / "none.yml")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "cannot read stack file" in proc.stderr
+
+
+def test_linger_outlasts_the_stable_window_and_grace():
+    """load.sh's old fixed --linger 90 ended exactly at 60 s window + 30 s grace, before 0."""
+    from scalezero.chart import ZERO_MARGIN_S, linger_s
+    defaults = {"stable-window": "60s", "scale-to-zero-grace-period": "30s"}
+    assert linger_s(spec(), defaults) == 60 + 30 + ZERO_MARGIN_S > 90
+    assert linger_s(spec(), {}) == 60 + 30 + ZERO_MARGIN_S  # Knative's own defaults
+    short = {"stable-window": "6s", "scale-to-zero-grace-period": "6s"}
+    assert linger_s(spec(annotations={"autoscaling.knative.dev/window": "30s"}), short) \
+        == 30 + 6 + ZERO_MARGIN_S
+    retained = spec(annotations={"autoscaling.knative.dev/scale-to-zero-pod-retention-period": "1m"})
+    assert linger_s(retained, short) == 6 + 60 + ZERO_MARGIN_S
+    label = spec(labels={"com.openfaas.scale.down.window": "2m"})
+    assert linger_s(label, short) == 120 + 6 + ZERO_MARGIN_S
