@@ -68,7 +68,7 @@ load: venv ## synthetic traffic through the cluster's gateway, with a report
 dashboard: ## port-forward Grafana to http://127.0.0.1:3000
 	$(K8S_ENV) $(K8S)/dashboard.sh
 
-e2e-kind: venv model ## cluster, images, deploy, then check scale from zero and back
+e2e-kind: venv model ## kind cluster (offline with make toolchain), chart via helm, OpenFaaS steps, Prometheus, load 0 -> N -> 0, local vs cluster
 	$(K8S_ENV) $(K8S)/e2e.sh
 
 down: ## delete the kind cluster

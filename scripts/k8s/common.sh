@@ -1,17 +1,19 @@
 # Sourced by the scripts beside it: settings, tool checks, small helpers.
 # shellcheck shell=bash
 
-# need_bash MAJOR VERSION: exit 3 with a clear message if VERSION (BASH_VERSION) is older.
-# The scripts use bash 4 (associative arrays in the toolchain, empty arrays under set -u);
-# macOS ships bash 3.2. First thing, before anything bash 3.2 would misread.
+# need_bash MAJOR.MINOR VERSION: exit 3 with a clear message if VERSION (BASH_VERSION)
+# is older. The scripts need bash 4.4 (associative arrays in the toolchain, empty
+# arrays under set -u); macOS ships bash 3.2. First thing, before anything 3.2 misreads.
 need_bash() {
-  if [ "${2%%.*}" -lt "$1" ]; then
+  local want_major=${1%%.*} want_minor=${1#*.} major=${2%%.*} minor
+  minor=${2#*.}; minor=${minor%%[!0-9]*}
+  if [ "$major" -lt "$want_major" ] || { [ "$major" -eq "$want_major" ] && [ "${minor:-0}" -lt "$want_minor" ]; }; then
     echo "$(basename "$0"): needs bash >= $1, this is bash $2" >&2
     echo "  macOS: brew install bash (it goes first on PATH; the scripts run 'env bash')" >&2
     exit 3
   fi
 }
-need_bash 4 "$BASH_VERSION"
+need_bash 4.4 "$BASH_VERSION"
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CLUSTER=${CLUSTER:-scalezero}
@@ -115,17 +117,20 @@ print(int(linger_s(stack.functions[sys.argv[2]], json.loads(sys.argv[3] or "{}")
     "${STACK:-$REPO/stack.yml}" "$1" "$cfg"
 }
 
-# port_forward SERVICE LOCAL_PORT REMOTE_PORT: kubectl port-forward in the background
-# until /healthz answers (20 s at most); sets PF_PID (stop it with: kill "$PF_PID").
+# port_forward [-n NAMESPACE] SERVICE LOCAL_PORT REMOTE_PORT [READY_PATH]: kubectl
+# port-forward in the background until READY_PATH (/healthz) answers (20 s at most);
+# sets PF_PID (stop it with: kill "$PF_PID").
 port_forward() {
-  kubectl port-forward -n "$NAMESPACE" "svc/$1" "$2:$3" >/dev/null 2>&1 &
+  local ns=$NAMESPACE
+  if [ "$1" = -n ]; then ns=$2; shift 2; fi
+  kubectl port-forward -n "$ns" "svc/$1" "$2:$3" >/dev/null 2>&1 &
   PF_PID=$!
   local _
   for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$2/healthz" >/dev/null 2>&1 && return 0
+    curl -sf "http://127.0.0.1:$2${4:-/healthz}" >/dev/null 2>&1 && return 0
     kill -0 "$PF_PID" 2>/dev/null || break
     sleep 0.2
   done
-  echo "$(basename "$0"): port-forward to svc/$1 did not answer /healthz on 127.0.0.1:$2" >&2
+  echo "$(basename "$0"): port-forward to $ns/svc/$1 did not answer ${4:-/healthz} on 127.0.0.1:$2" >&2
   return 1
 }

@@ -2,9 +2,11 @@
 settings the local platform uses. The cluster itself needs Docker + internet + kind,
 so here: offline checks only (what can fail without a cluster)."""
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import kubernetes_validate
@@ -95,14 +97,17 @@ COMMON = REPO / "scripts" / "k8s" / "common.sh"
 
 def test_an_old_bash_gets_a_clear_message():
     """macOS's bash 3.2 would misread the scripts; common.sh says so and exits 3 first."""
-    proc = subprocess.run(["bash", "-c", f'. "{COMMON}"; need_bash 4 "3.2.57(1)-release"'],
-                          capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 3
-    assert "needs bash >= 4, this is bash 3.2.57(1)-release" in proc.stderr
-    assert "brew install bash" in proc.stderr
-    ok = subprocess.run(["bash", "-c", f'. "{COMMON}"; need_bash 4 "$BASH_VERSION"; echo fine'],
-                        capture_output=True, text=True, timeout=30)
-    assert ok.stdout.strip() == "fine", ok.stderr
+    def check(version):
+        return subprocess.run(["bash", "-c", f'. "{COMMON}"; need_bash 4.4 "{version}"; echo fine'],
+                              capture_output=True, text=True, timeout=30)
+    for old in ("3.2.57(1)-release", "4.3.48(1)-release"):  # 4.3: empty arrays under set -u
+        proc = check(old)
+        assert proc.returncode == 3
+        assert f"needs bash >= 4.4, this is bash {old}" in proc.stderr
+        assert "brew install bash" in proc.stderr
+    for new in ("4.4.20(1)-release", "5.2.15(1)-release", "10.0(1)-release"):
+        ok = check(new)
+        assert ok.stdout.strip() == "fine", (new, ok.stderr)
 
 
 FAKE_KIND = """#!/bin/sh
@@ -187,3 +192,18 @@ def test_scripts_check_what_they_run_and_stay_portable(name):
             f in code for f, t in helpers.items() if t == tool and name != "common.sh")
         if runs and name != "common.sh":
             assert tool in needed, f"{name} runs {tool} without `need {tool}`"
+
+
+def test_deploy_renders_the_in_cluster_gateway_url(tmp_path):
+    """deploy.sh never set SCALEZERO_GATEWAY: surveillance called 127.0.0.1, its own pod."""
+    out = tmp_path / "values.yaml"
+    env = {"PATH": "/usr/bin:/bin", "VALUES_ONLY": "1", "VALUES_OUT": str(out), "RELEASE": "sz",
+           "NAMESPACE": "team", "PY": sys.executable, "SCALEZERO_GATEWAY": "http://127.0.0.1:8080",
+           **{k: os.environ[k] for k in ("PYTHONPATH",) if k in os.environ}}
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "k8s" / "deploy.sh")], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    fns = yaml.safe_load(out.read_text())["functions"]
+    assert fns["surveillance"]["env"]["gateway_url"] == "http://sz-scalezero-gateway.team.svc.cluster.local:8080"
+    assert "yolo-ultralytics" not in fns  # ALL=1 only
+    assert not [f for f in fns.values() for v in f["env"].values() if "127.0.0.1" in str(v)]
