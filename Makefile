@@ -15,7 +15,7 @@ K8S := scripts/k8s
 K8S_ENV = CLUSTER=$(CLUSTER) NAMESPACE=$(NAMESPACE) REGISTRY=$(REGISTRY) PY=$(abspath $(PY))
 
 .PHONY: help venv model model-int8 test demo bench clean \
-        cluster images images-all deploy load dashboard e2e-kind down
+        cluster images images-all deploy load dashboard e2e-kind down toolchain cluster-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -70,6 +70,12 @@ dashboard: ## port-forward Grafana to http://127.0.0.1:3000
 
 e2e-kind: venv model ## kind cluster (offline with make toolchain), chart via helm, OpenFaaS steps, Prometheus, load 0 -> N -> 0, local vs cluster
 	$(K8S_ENV) $(K8S)/e2e.sh
+
+toolchain: ## offline: build kind, Kubernetes, Knative, helm and the kind node image (Go proxy + Debian) into ~/.cache/scalezero/k8s
+	scripts/k8s/toolchain.sh
+
+cluster-smoke: ## offline kind cluster (1+2 nodes), Knative + scalezero ingress, a function 0 -> 1 -> 0, then deleted
+	scripts/k8s/cluster-smoke.sh
 
 down: ## delete the kind cluster
 	$(K8S_ENV) $(K8S)/down.sh
