@@ -204,3 +204,15 @@ def test_constraints_secrets_and_read_only_reach_the_pod(ksvc_validator):
     volumes = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"]}
     assert volumes[mounts["/var/openfaas/secrets/db.pass"]["name"]] == "db.pass"
     assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_debug_args_of_the_gateway_parse_as_up():
+    """gateway.debug=true puts --verbose before up (it crashed the CLI once: issue 15.4)."""
+    from scalezero import cli
+    docs = render({**chart_values(stack()), "gateway": {"debug": True}})
+    [deploy] = [d for d in docs if d["kind"] == "Deployment"]
+    args = deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[:2] == ["--verbose", "up"]
+    parsed = cli.build_parser(cli.command_of(args)).parse_args(args)
+    assert parsed.verbose and parsed.command == "up"
+    assert (parsed.file, parsed.host, parsed.port) == ("/etc/scalezero/stack.yml", "0.0.0.0", 8080)
