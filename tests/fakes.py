@@ -58,8 +58,11 @@ class FakeBackend:
     def instances(self, name: str) -> list[Instance]:
         return [i for i in self.insts.get(name, []) if i.state != DEAD]
 
-    def logs(self, name: str, tail=None) -> list[LogLine]:
+    def logs(self, name: str) -> list[LogLine]:
         return []
+
+    def url(self, name: str) -> None:
+        return None
 
     def make_ready(self, name: str, count: int = 1, at: float = 0.0) -> list[Instance]:
         """Turn ``count`` starting instances ready (as /_/ready turning 200 would)."""

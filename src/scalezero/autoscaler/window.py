@@ -84,8 +84,6 @@ class TimedBuckets:
         stale = sum(self._buckets[i % n] for i in range(self._last + 1, idx + 1))
         return round6((self._total - stale) / min(seen, n - (idx - self._last)))
 
-    window_average = average  # Knative's name
-
     def is_empty(self, now: float) -> bool:
         """True when nothing was written within the window ending at ``now``."""
         if self._last is None:

@@ -1,9 +1,11 @@
-"""Where instances come from: one small protocol, three implementations.
+"""Where instances come from: one small protocol and its implementations.
 
-``process`` (default) runs each instance as a runtime subprocess on a free
-127.0.0.1 port, ``docker`` runs the function images, ``knative`` manages
-Knative Services (and Knative does the scaling). The gateway routes to
-``Instance.url`` and never cares which backend made it.
+``process`` runs each instance as a runtime subprocess on a free 127.0.0.1
+port; ``prefork`` (the default of ``scalezero up``) is ``process`` with
+instances forked from a warmed template; ``knative`` manages Knative Services,
+and Knative does the scaling. For the first two the gateway routes to
+``Instance.url``; a backend that scales itself gives one ``url(name)`` per
+function and its platform picks the instance.
 """
 
 from dataclasses import dataclass
@@ -96,8 +98,12 @@ class Backend(Protocol):
     def instances(self, name: str) -> list[Instance]:
         """The live (not dead) instances of ``name``."""
 
-    def logs(self, name: str, tail: int | None = None) -> list[LogLine]:
-        """Recent log lines of the function's instances, oldest first (``tail``: the last N)."""
+    def logs(self, name: str) -> list[LogLine]:
+        """Recent log lines of the function's instances, oldest first."""
+
+    def url(self, name: str) -> str | None:
+        """Where requests for ``name`` go when the platform picks the instance
+        (``scales_itself``); None where the gateway picks among ``instances``."""
 
     async def close(self) -> None:
         """Stop everything this backend started."""

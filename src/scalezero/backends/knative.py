@@ -110,11 +110,6 @@ def pod_instance(pod, function: str, url: str, mono_now: float,
     )
 
 
-def instance_start_seconds(inst: Instance) -> float | None:
-    """Pod start -> ready, the cluster's counterpart of a local instance start."""
-    return None if inst.ready_at is None else max(0.0, inst.ready_at - inst.started_at)
-
-
 class KnativeBackend:
     """Backend protocol over the Kubernetes API; Knative scales, we observe."""
 
@@ -122,20 +117,16 @@ class KnativeBackend:
 
     def __init__(self, api_client, config: KnativeConfig = KnativeConfig(),
                  on_change: Callable[[str], None] = lambda name: None,
-                 on_instance_ready: Callable[[str, float], None] = lambda name, s: None,
                  clock: Callable[[], float] = time.monotonic):
         from kubernetes import client
         self.config = config
         self.on_change = on_change
-        # Called once per pod that became ready: (function, start -> ready seconds).
-        self.on_instance_ready = on_instance_ready
         self._custom = client.CustomObjectsApi(api_client)
         self._core = client.CoreV1Api(api_client)
         self._clock = clock
         self._functions: dict[str, FunctionSpec] = {}
         self._urls: dict[str, str] = {}
         self._instances: dict[str, list[Instance]] = {}
-        self._seen_ready: set[str] = set()
         self._poller: asyncio.Task | None = None
 
     # -- Backend protocol ---------------------------------------------------------
@@ -195,7 +186,7 @@ class KnativeBackend:
         """The Service's cluster-local URL; valid at zero pods too (Knative's activator holds)."""
         return self._urls.get(name)
 
-    def logs(self, name: str, tail: int | None = None) -> list[LogLine]:
+    def logs(self, name: str) -> list[LogLine]:
         """Pod logs are read with ``kubectl logs``; the gateway keeps none of them."""
         self._spec(name)
         return []
@@ -218,18 +209,10 @@ class KnativeBackend:
             self._urls[name] = url
         mono, wall = self._clock(), datetime.datetime.now(datetime.timezone.utc)
         new = [pod_instance(p, name, url or "", mono, wall) for p in pods]
-        self._report_ready(name, new)
         old = [(i.id, i.state) for i in self._instances.get(name, [])]
         self._instances[name] = new
         if old != [(i.id, i.state) for i in new]:
             self.on_change(name)
-
-    def _report_ready(self, name: str, instances: list[Instance]) -> None:
-        for inst in instances:
-            seconds = instance_start_seconds(inst)
-            if inst.state == READY and seconds is not None and inst.id not in self._seen_ready:
-                self._seen_ready.add(inst.id)
-                self.on_instance_ready(name, seconds)
 
     def _read_state(self, name: str) -> tuple[dict | None, list[Any]]:
         try:
@@ -287,5 +270,4 @@ class KnativeBackend:
     def _forget(self, name: str) -> None:
         self._functions.pop(name, None)
         self._urls.pop(name, None)
-        for inst in self._instances.pop(name, []):
-            self._seen_ready.discard(inst.id)
+        self._instances.pop(name, None)

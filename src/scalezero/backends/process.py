@@ -73,6 +73,7 @@ class _Proc:
     process: asyncio.subprocess.Process | None = None
     task: asyncio.Task | None = None
     pump: asyncio.Task | None = None  # reads its stdout into the log buffer
+    drain: asyncio.Task | None = None  # waits out its in-flight requests, then stops it
     lines: object = None  # read_lines() of its stdout: shared by _launch and the pump
     stopping: bool = False  # we asked it to stop: its exit is not a crash
     start_failed: str = ""  # why the backend gave up on it before it was ready
@@ -153,10 +154,13 @@ class ProcessBackend:
     def instances(self, name: str) -> list[Instance]:
         return [p.inst for p in self._procs.get(name, []) if p.inst.state != DEAD]
 
-    def logs(self, name: str, tail: int | None = None) -> list[LogLine]:
+    def logs(self, name: str) -> list[LogLine]:
         self._need(name)
-        lines = list(self._logs.get(name, ()))
-        return lines[-tail:] if tail and tail > 0 else lines
+        return list(self._logs.get(name, ()))
+
+    def url(self, name: str) -> None:
+        """None: the gateway picks among this backend's instances."""
+        return None
 
     async def close(self) -> None:
         procs = [p for ps in self._procs.values() for p in ps]
@@ -277,7 +281,8 @@ class ProcessBackend:
     def _begin_drain(self, p: _Proc) -> None:
         was_ready = p.inst.state == READY
         p.inst.state = DRAINING
-        asyncio.create_task(self._drain(p))
+        # Kept on the instance: the event loop holds tasks only weakly.
+        p.drain = asyncio.create_task(self._drain(p))
         if was_ready:
             self.on_change(p.inst.function)
 

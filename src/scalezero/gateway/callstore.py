@@ -143,11 +143,6 @@ class CallStore:
         row = cur.fetchone()
         return dict(zip([d[0] for d in cur.description], row)) if row else None
 
-    def counts(self) -> dict[str, int]:
-        """Calls per state (for the status endpoint and tests)."""
-        rows = self.conn.execute("SELECT state, COUNT(*) FROM calls GROUP BY state")
-        return {state: n for state, n in rows}
-
     def _tx(self):
         return _Transaction(self.conn)
 

@@ -10,7 +10,6 @@ flight is dropped and recorded as dropped.
 import asyncio
 import math
 from dataclasses import dataclass
-from typing import Callable
 
 import aiohttp
 
@@ -45,8 +44,7 @@ class Engine:
         self.records: list[Record] = []
         self.outstanding = 0
 
-    async def run(self, session: aiohttp.ClientSession, schedule: list[Arrival],
-                  on_tick: Callable[[], None] = lambda: None) -> list[Record]:
+    async def run(self, session: aiohttp.ClientSession, schedule: list[Arrival]) -> list[Record]:
         """Send every arrival at its time; return once all responses are in."""
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -65,7 +63,6 @@ class Engine:
                 task = asyncio.create_task(self._send(session, rec, arrival))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
-            on_tick()
         if tasks:
             await asyncio.gather(*tasks)
         return self.records

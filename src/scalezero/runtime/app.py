@@ -59,7 +59,6 @@ def create_app(handler: Handler | HandlerSlot, config: RuntimeConfig,
     # Handlers may add their own metrics to the instance registry (context.extra["registry"]).
     context = contract.Context(contract.hostname(), config.function_name, {"registry": registry})
     app = Flask(__name__)
-    app.extensions["scalezero.limiter"] = limiter
     _add_probes(app, slot, registry)
 
     def invoke(path: str = "") -> Response:

@@ -42,11 +42,6 @@ class InflightLimiter:
             self._count -= 1
             self._cond.notify_all()
 
-    def wait_idle(self, timeout_s: float) -> bool:
-        """Wait until no call holds a slot; False if ``timeout_s`` passed first."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self._count == 0, timeout=timeout_s)
-
 
 def call_with_deadline(fn: Callable[[], Any], deadline_s: float,
                        on_done: Callable[[], None]) -> Any:
