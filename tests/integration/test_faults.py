@@ -5,6 +5,9 @@
   served by the other instance and the replacement, and a replacement starts.
 * The gateway stopped with SIGTERM or killed with SIGKILL leaves no process behind
   (instances, pre-fork templates and their forked children alike).
+* The hostile cases of issue 16: a long URL (log line), GET/DELETE in flight on a killed
+  instance (never re-run), a burst at zero (the machine's scale-out cap), a hung
+  (SIGSTOPped) instance, and template folders left by a SIGKILLed gateway.
 """
 
 import json
@@ -19,8 +22,9 @@ import pytest
 
 from platform_helpers import AUTOSCALE, start_gateway
 from procs import wait_for
-from reliability import instance_pids, read_record, record_counts, recorder_function, \
+from reliability import alive, instance_pids, read_record, record_counts, recorder_function, \
     wait_gone
+from scalezero.backends.liveness import LivenessConfig
 
 pytestmark = pytest.mark.slow
 
@@ -212,3 +216,51 @@ def test_a_burst_at_zero_scales_out_only_to_the_machines_default_cap(tmp_path):
         assert len(pids) <= 4, pids
     finally:
         assert p.stop() == 0
+
+
+def test_a_hung_instance_is_killed_and_replaced_and_its_requests_fail_in_bounded_time(tmp_path):
+    # Issue 16.4: an instance SIGSTOPped for 30 s under 2 req/s held its requests until
+    # SIGCONT and was never replaced. Now its health checks fail and it is killed.
+    bound_s = LivenessConfig().detection_s() + 8  # detection, the kill, slack for a busy box
+    record = tmp_path / "record.txt"
+    fn = recorder_function(record, max_inflight="4")
+    fn["annotations"] = {"autoscaling.knative.dev/min-scale": "1"}
+    p = start_gateway(tmp_path, {"recorder": fn})
+    victim = None
+    try:
+        wait_for(lambda: ready(p) == 1, 30, "a ready instance", p.log)
+        with ThreadPoolExecutor(40) as pool:
+            inflight = [pool.submit(timed, p, "/function/recorder?sleep_ms=1500")
+                        for _ in range(2)]
+            first = wait_for(lambda: [w for w in read_record(record) if w[0] == "arrive"],
+                             10, "a request to reach the instance")
+            victim = int(first[0][3])
+            os.kill(victim, signal.SIGSTOP)
+            stopped = time.monotonic()
+            later = []
+            while time.monotonic() - stopped < 15:  # 2 req/s through the hang
+                later.append(pool.submit(timed, p, "/function/recorder?sleep_ms=50"))
+                time.sleep(0.5)
+            early = [f.result() for f in inflight]
+            rest = [f.result() for f in later]
+        for status, took, body in early:
+            assert status == 502 and "error" in json.loads(body), (status, body)
+            assert took < bound_s + 1.5, f"an in-flight request took {took:.1f} s"
+        assert all(s in (200, 502) and t < bound_s for s, t, _ in rest), \
+            [(s, round(t, 1)) for s, t, _ in rest]
+        assert sum(s == 200 for s, _, _ in rest) >= len(rest) // 2, rest
+        assert wait_gone([victim], 10) == [], "the hung instance was not killed"
+        wait_for(lambda: ready(p) >= 1, 30, "a replacement instance", p.log)
+        assert p.request("POST", "/function/recorder", b"", auth=False)[0] == 200
+        _, _, logs = p.request("GET", "/system/logs?name=recorder")
+        assert b"is not responding" in logs
+    finally:
+        if victim is not None and alive(victim):
+            os.kill(victim, signal.SIGKILL)
+        assert p.stop() == 0
+
+
+def timed(p, path: str) -> tuple[int, float, bytes]:
+    started = time.monotonic()
+    status, _, body = p.request("POST", path, b"", auth=False, timeout=45)
+    return status, time.monotonic() - started, body

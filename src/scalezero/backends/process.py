@@ -27,6 +27,7 @@ import aiohttp
 from scalezero.backends.base import (ACTIVE, DEAD, DRAINING, READY, STARTING, Instance, LogLine,
                                      function_environment)
 from scalezero.backends.lifeline import die_with_parent
+from scalezero.backends.liveness import Liveness, LivenessConfig
 from scalezero.backends.startfail import (TRACEBACK, BackoffConfig, StartFailure, StartHealth,
                                           error_line)
 from scalezero.backends.output import read_lines
@@ -57,6 +58,7 @@ class ProcessConfig:
     backoff: BackoffConfig = field(default_factory=BackoffConfig)  # after failed starts
     venvs: VenvConfig = field(default_factory=VenvConfig)  # requirements.txt environments
     log_lines: int = 1000  # log lines kept per function for /system/logs
+    liveness: LivenessConfig = field(default_factory=LivenessConfig)  # probes of ready ones
 
     def __post_init__(self):
         for name in ("ready_poll_s", "start_timeout_s", "drain_timeout_s", "stop_timeout_s"):
@@ -75,6 +77,7 @@ class _Proc:
     pump: asyncio.Task | None = None  # reads its stdout into the log buffer
     drain: asyncio.Task | None = None  # waits out its in-flight requests, then stops it
     lines: object = None  # read_lines() of its stdout: shared by _launch and the pump
+    liveness: Liveness | None = None  # its health probes, once ready
     stopping: bool = False  # we asked it to stop: its exit is not a crash
     start_failed: str = ""  # why the backend gave up on it before it was ready
 
@@ -213,7 +216,7 @@ class ProcessBackend:
             await self._launch(p)
             await asyncio.wait_for(self._until_ready(p), self.config.start_timeout_s)
             if p.process.returncode is None:
-                await p.process.wait()
+                await self._serve(p)
         except asyncio.TimeoutError:
             p.start_failed = f"it did not get ready in {self.config.start_timeout_s:g} s"
             self._log(p, f"[scalezero] instance {p.start_failed}; stopping it")
@@ -224,6 +227,30 @@ class ProcessBackend:
             await self._stop(p)
         finally:
             await self._exited(p)
+
+    async def _serve(self, p: _Proc) -> None:
+        """Until it exits; if it fails its health checks, out of routing and SIGKILL."""
+        p.liveness = Liveness(self._http, p.inst.url, self.config.liveness)
+        exited = asyncio.ensure_future(p.process.wait())
+        failing = asyncio.ensure_future(p.liveness.until_failed(lambda: p.inst.state == READY))
+        try:
+            await asyncio.wait({exited, failing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            failing.cancel()
+        why = None if failing.cancelled() or not failing.done() else failing.result()
+        if why and p.process.returncode is None:
+            self._log(p, f"[scalezero] instance is not responding ({why}); killing it and "
+                         "starting a replacement")
+            p.inst.state = DRAINING  # out of routing now; its exit counts as a crash
+            self.on_change(p.inst.function)
+            p.process.kill()
+        await exited
+
+    def suspect(self, inst: Instance) -> None:
+        """A request to ``inst`` timed out: check its health now."""
+        for p in self._procs.get(inst.function, ()):
+            if p.inst is inst and p.liveness is not None:
+                p.liveness.suspect()
 
     async def _launch(self, p: _Proc) -> None:
         env = {**os.environ, **function_environment(p.spec), "PYTHONUNBUFFERED": "1",

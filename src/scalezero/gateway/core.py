@@ -19,7 +19,8 @@ from multidict import CIMultiDict
 
 from scalezero.backends.base import READY, Backend, count
 from scalezero.clock import Clock
-from scalezero.errors import BadGateway, ConfigError, Conflict, FunctionNotFound, NotReady, ScalezeroError
+from scalezero.errors import (BadGateway, ConfigError, Conflict, FunctionNotFound, NotReady,
+                             ScalezeroError, UpstreamTimeout)
 from scalezero.gateway.activator import Activator, ActivatorConfig
 from scalezero.gateway.capacity import Machine, ScaleCap, scale_cap
 from scalezero.gateway.metrics import GatewayMetrics
@@ -29,7 +30,7 @@ from scalezero.gateway.stats import FunctionStats
 from scalezero.stack import FunctionSpec, ScalingSettings
 
 COLD_START_HEADER = "X-Scalezero-Cold-Start"
-CONNECT_ATTEMPTS = 3  # tries when an instance refuses the connection (died a moment ago)
+CONNECT_ATTEMPTS = 6  # tries when an instance refuses the connection (died a moment ago)
 
 
 @dataclass(frozen=True)
@@ -195,10 +196,11 @@ class Gateway:
                                                 arrived, cold)
             except Unreachable:
                 # An instance that just died still looks ready until its exit is noticed
-                # (milliseconds); the request was never delivered, so try again.
+                # (milliseconds; a forked one's up to the template's 1 s exit report); the
+                # request was never delivered, so try again: 0.05 s doubling, 1.55 s in all.
                 if attempt == CONNECT_ATTEMPTS - 1:
                     raise
-                await asyncio.sleep(0.05 * (attempt + 1))
+                await asyncio.sleep(0.05 * 2 ** attempt)
 
     async def _forward_once(self, name, method, path, headers, body, query, arrived, cold):
         if self.backend.scales_itself:
@@ -219,6 +221,9 @@ class Gateway:
             status, out, data = await self.proxy.forward(
                 url, method, path, _with(headers, extra), body, query,
                 on_first_byte=lambda: first_byte.append(self.clock.now()))
+        except UpstreamTimeout:
+            self._suspect(inst)
+            raise
         finally:
             if inst is not None:
                 self.activator.release(inst)
@@ -228,6 +233,12 @@ class Gateway:
             self.metrics.cold_start.labels(name).observe(first_byte[0] - arrived)
             out[COLD_START_HEADER] = f"{waited:.3f}"
         return status, out, data
+
+    def _suspect(self, inst) -> None:
+        """A request to ``inst`` timed out: the backend checks its health now (if it can)."""
+        suspect = getattr(self.backend, "suspect", None)  # knative: Kubernetes probes pods
+        if inst is not None and suspect is not None:
+            suspect(inst)
 
     # -- events from the activator and the backend ------------------------------
 
