@@ -14,7 +14,7 @@ REGISTRY ?= dev.local
 K8S := scripts/k8s
 K8S_ENV = CLUSTER=$(CLUSTER) NAMESPACE=$(NAMESPACE) REGISTRY=$(REGISTRY) PY=$(abspath $(PY))
 
-.PHONY: help venv model model-int8 test demo bench clean \
+.PHONY: help venv model model-int8 test demo bench clean runtime-image \
         cluster images images-all deploy load dashboard e2e-kind down toolchain cluster-smoke
 
 help: ## list the targets
@@ -49,6 +49,11 @@ bench: venv model model-int8 ## run the benchmarks: bench/results.{json,md,png} 
 
 clean: ## remove the venv, models and run outputs
 	rm -rf $(VENV) $(MODELS) runs out
+
+BASE_IMAGE ?= python:3.11-slim
+runtime-image: ## scalezero/runtime:0.1.0, the image template/scalezero-python builds on
+	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -f docker/runtime.Dockerfile \
+	  -t scalezero/runtime:0.1.0 .
 
 cluster: ## kind cluster + Knative Serving + Kourier + Prometheus/Grafana (docker, kind, kubectl, helm)
 	$(K8S_ENV) $(K8S)/cluster.sh

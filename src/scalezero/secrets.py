@@ -98,18 +98,20 @@ class SecretStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def copy_into(self, names: tuple[str, ...], target: Path) -> Path:
-        """A private folder (0700) at ``target`` with a 0600 copy of each named secret.
+    def copy_into(self, names: tuple[str, ...], target: Path, shared: bool = False) -> Path:
+        """A folder at ``target`` with a copy of each named secret: 0700/0600, or with
+        ``shared`` 0755/0644 (for a container's user; its parent folder stays 0700).
 
         A secret that does not exist is an error naming it (the instance would
         otherwise start and fail on its first read).
         """
         sources = [self.path(n) for n in names]
-        target.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(target, 0o700)
+        folder_mode, file_mode = (0o755, 0o644) if shared else (0o700, 0o600)
+        target.mkdir(parents=True, exist_ok=True, mode=folder_mode)
+        os.chmod(target, folder_mode)
         for name, src in zip(names, sources):
             shutil.copyfile(src, target / name)
-            os.chmod(target / name, 0o600)
+            os.chmod(target / name, file_mode)
         return target
 
 
@@ -125,15 +127,20 @@ class InstanceSecrets:
 
     def env_for(self, names: tuple[str, ...], instance_id: str) -> dict[str, str]:
         """``{SECRETS_DIR_ENV: folder}`` with the named secrets in it; {} when none are named."""
+        folder = self.folder(names, instance_id)
+        return {SECRETS_DIR_ENV: str(folder)} if folder else {}
+
+    def folder(self, names: tuple[str, ...], instance_id: str,
+               shared: bool = False) -> Path | None:
+        """The instance's folder holding copies of ``names`` (None when none are named)."""
         if not names:
-            return {}
+            return None
         if self.store is None:
             raise BadRequest(f"secrets {', '.join(names)} named but this backend has no "
                              "secret store (start the gateway with scalezero up)")
         if self._root is None:
             self._root = Path(tempfile.mkdtemp(prefix="scalezero-secrets-"))  # mode 0700
-        folder = self.store.copy_into(names, self._root / instance_id)
-        return {SECRETS_DIR_ENV: str(folder)}
+        return self.store.copy_into(names, self._root / instance_id, shared)
 
     def release(self, instance_id: str) -> None:
         if self._root is not None:

@@ -111,8 +111,7 @@ class ProcessBackend:
 
         The function's requirements.txt is satisfied first (backends/venvs.py); if it
         cannot be, ConfigError and nothing changes."""
-        python = await self._envs.python_for(spec.name, spec.handler)
-        self._python[spec.name] = python
+        await self._prepare(spec)
         old = self._specs.get(spec.name)
         self._specs[spec.name] = spec
         self._procs.setdefault(spec.name, [])
@@ -125,6 +124,10 @@ class ProcessBackend:
                 self._begin_drain(p)
             await self.scale(spec.name, max(self._wanted.get(spec.name, 0),
                                             spec.scaling.initial_scale))
+
+    async def _prepare(self, spec: FunctionSpec) -> None:
+        """What a deploy needs before any instance: here the function's interpreter."""
+        self._python[spec.name] = await self._envs.python_for(spec.name, spec.handler)
 
     async def remove(self, name: str) -> None:
         self._need(name)
@@ -293,7 +296,7 @@ class ProcessBackend:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1))
         while p.inst.state == STARTING and p.process.returncode is None:
             try:
-                async with self._http.get(p.inst.url + "/_/ready") as r:
+                async with self._http.get(p.inst.url + self.ready_path(p.spec)) as r:
                     if r.status == 200:
                         break
             except (aiohttp.ClientError, asyncio.TimeoutError):
@@ -304,6 +307,10 @@ class ProcessBackend:
         p.inst.state, p.inst.ready_at = READY, time.monotonic()
         self._health.pop(p.inst.function, None)  # it starts fine: no more backoff
         self.on_change(p.inst.function)
+
+    def ready_path(self, spec: FunctionSpec) -> str:
+        """The path polled until it answers 200 (the scalezero runtime's readiness)."""
+        return "/_/ready"
 
     def _begin_drain(self, p: _Proc) -> None:
         was_ready = p.inst.state == READY

@@ -161,27 +161,64 @@ async def _json_body(request: web.Request) -> dict:
     return doc
 
 
-def spec_from_deployment(doc: dict, existing: FunctionSpec | None,
-                         functions_dir: Path) -> FunctionSpec:
-    """A FunctionDeployment body into a FunctionSpec (handler: functions/<service>)."""
+def spec_from_deployment(doc: dict, existing: FunctionSpec | None, functions_dir: Path,
+                         known: dict[str, FunctionSpec] | None = None,
+                         runs_images: bool = False) -> FunctionSpec:
+    """A FunctionDeployment body into a FunctionSpec; where its code comes from is
+    ``function_source`` (``known``: every function this gateway has had)."""
     name = doc.get("service")
     if not isinstance(name, str) or not name:
         raise BadRequest("service is required: the function name")
-    check_name(name)  # DNS-1123, so the folder below can only be functions/<name>
+    check_name(name)  # DNS-1123, so the folders below can only be <dir>/<name>
     if not isinstance(doc.get("image"), str):
         raise BadRequest("image is required (a string)")
     if doc.get("namespace") not in (None, "", DEFAULT_NAMESPACE):
         # faas-netes CE: 400 "namespace must be: openfaas-fn" (found by schemathesis).
         raise BadRequest(f"namespace = {doc.get('namespace')!r}, must be {DEFAULT_NAMESPACE}")
-    handler = existing.handler if existing else (functions_dir / name).resolve()
-    if not (handler / "handler.py").is_file():
-        raise BadRequest(f"no function folder {handler} with a handler.py: the local "
-                         f"platform runs functions from {functions_dir}/<name>")
+    handler = existing.handler if existing else function_source(
+        name, doc["image"], functions_dir, known or {}, runs_images)
+    constraints = doc.get("constraints")
     raw = {"handler": str(handler), "image": doc["image"], "environment": doc.get("envVars"),
            "labels": doc.get("labels"), "annotations": doc.get("annotations"),
            "limits": doc.get("limits"), "requests": doc.get("requests"),
-           "secrets": doc.get("secrets"), "namespace": DEFAULT_NAMESPACE}
+           "secrets": doc.get("secrets"), "namespace": DEFAULT_NAMESPACE,
+           "constraints": list(constraints) if isinstance(constraints, list) else constraints,
+           "readonly_root_filesystem": doc.get("readOnlyRootFilesystem") is True}
     return function_from(name, raw, Path("/"))
+
+
+def image_function(image: str) -> str:
+    """The function an image names: its repository's last part (``ghcr.io/me/hello:1`` -> hello)."""
+    repo = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    return repo.split(":", 1)[0]
+
+
+def function_source(name: str, image: str, functions_dir: Path,
+                    known: dict[str, FunctionSpec], runs_images: bool) -> Path:
+    """The folder a function not registered now runs from, or a 400 saying what would work.
+
+    In order: the folder it had before in this gateway (so remove + deploy and
+    ``--replace`` work), the stack function its image names (same image, or the image's
+    name), ``functions/<name>/`` or ``<name>/`` (``faas-cli new``) beside the stack file.
+    A backend that runs images (docker, knative) needs no folder at all.
+    """
+    stack_dir = functions_dir.parent
+    by_image = [s for s in known.values() if s.image == image] or \
+        [s for s in known.values() if s.name == image_function(image)]
+    candidates = ([known[name].handler] if name in known else []) + \
+        [s.handler for s in by_image] + [functions_dir / name, stack_dir / name]
+    for folder in candidates:
+        if (Path(folder) / "handler.py").is_file():
+            return Path(folder).resolve()
+    if runs_images:
+        return (functions_dir / name).resolve()  # unused: the image is the code
+    names = ", ".join(sorted(known)) or "none"
+    raise BadRequest(
+        f"cannot deploy {name} from image {image!r}: this gateway's backend runs folders, not "
+        f"images, and none was found. Any of these works: put the function's handler.py in "
+        f"{functions_dir / name}/ or {stack_dir / name}/; deploy an image that names a "
+        f"function of the loaded stack ({names}); or start the gateway with "
+        f"SCALEZERO_BACKEND=docker (a Docker engine holding {image}) to run images")
 
 
 async def _deploy(request: web.Request, *, create: bool, update: bool) -> None:
@@ -191,8 +228,10 @@ async def _deploy(request: web.Request, *, create: bool, update: bool) -> None:
         else None
     if existing is None and not create:
         raise FunctionNotFound(f"function {doc.get('service')} is not deployed")
+    # Knative (scales_itself) and docker run the image; process backends run folders.
+    runs_images = bool(getattr(gw.backend, "runs_images", False) or gw.backend.scales_itself)
     spec = spec_from_deployment(doc, existing.spec if existing else None,
-                                gw.config.functions_dir)
+                                gw.config.functions_dir, gw.known, runs_images)
     check_secrets_exist(request.app[SECRETS], spec.secrets)
     await gw.deploy(spec, create=create, update=update)
 

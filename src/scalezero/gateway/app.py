@@ -71,7 +71,8 @@ def default_autoscaler_factory():
 
 
 def backend_from_env(env: dict[str, str], state_dir: Path | None = None):
-    """``SCALEZERO_BACKEND``: ``process`` (default; pre-forking) or ``knative`` (in a cluster).
+    """``SCALEZERO_BACKEND``: ``process`` (default; pre-forking), ``docker`` (function
+    images on the local engine) or ``knative`` (in a cluster).
 
     The process backend caches function environments (requirements.txt) under
     ``<state_dir>/venvs``."""
@@ -79,8 +80,11 @@ def backend_from_env(env: dict[str, str], state_dir: Path | None = None):
     if kind == "knative":
         from scalezero.backends import knative
         return knative.backend_from_env(env)
+    if kind == "docker":
+        from scalezero.backends.docker import DockerBackend
+        return DockerBackend()
     if kind != "process":
-        raise ConfigError(f"SCALEZERO_BACKEND = {kind!r}, must be process or knative")
+        raise ConfigError(f"SCALEZERO_BACKEND = {kind!r}, must be process, docker or knative")
     from scalezero.backends.prefork import FORKED_READY_POLL_S, PreforkBackend
     from scalezero.backends.process import ProcessConfig
     from scalezero.backends.venvs import VenvConfig

@@ -72,6 +72,9 @@ class Gateway:
         self.clock = clock
         self.config = config or GatewayConfig()
         self.functions: dict[str, FunctionRecord] = {}
+        # Every function deployed since the start, removed ones too: a later deploy of the
+        # same name or image finds its folder again (faas-cli remove + deploy, --replace).
+        self.known: dict[str, FunctionSpec] = {}
         self._new_autoscaler = autoscaler_factory
         self._started_seen: set[str] = set()  # instance ids whose start time was observed
         self.activator = Activator(self.config.activator, backend.instances, self._poke,
@@ -114,6 +117,7 @@ class Gateway:
                 self.functions[spec.name] = old
                 self.activator.add(spec.name, old.spec.scaling.container_concurrency)
             raise
+        self.known[spec.name] = spec
 
     async def remove(self, name: str) -> None:
         rec = self.record(name)

@@ -1,0 +1,1 @@
+# a package is a folder: faas-cli copies this one to build/<name>/function/
