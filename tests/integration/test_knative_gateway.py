@@ -55,9 +55,11 @@ def test_invocations_go_to_the_knative_service_address(instance):
 
 
 def test_backend_choice_comes_from_the_environment():
-    with pytest.raises(ConfigError, match="SCALEZERO_BACKEND = 'docker'"):
-        backend_from_env({"SCALEZERO_BACKEND": "docker"})
+    with pytest.raises(ConfigError, match="SCALEZERO_BACKEND = 'swarm', must be process, "
+                                          "docker or knative"):
+        backend_from_env({"SCALEZERO_BACKEND": "swarm"})
     assert backend_from_env({}).scales_itself is False
+    assert type(backend_from_env({"SCALEZERO_BACKEND": "docker"})).__name__ == "DockerBackend"
 
 
 def test_in_knative_mode_the_gateway_exports_only_what_it_knows(instance):
