@@ -244,7 +244,7 @@ echo "    scraped (up == 1): $(up_jobs)"
 echo "    Prometheus: $(elapsed "$t")"
 
 # ---- 4. load from the host, the cluster's Prometheus, the local platform --------
-PROFILE=${PROFILE:-spike:base=0,peak=20,at=5,length=30}
+PROFILE=${PROFILE:-spike:base=0,peak=10,at=5,length=30}
 LOAD_PATH=${LOAD_PATH:-?sleep_ms=500}
 wait_until "autoscale at 0 pods" 300 no_pods autoscale
 linger=$(linger_for autoscale)
