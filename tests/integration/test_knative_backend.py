@@ -202,6 +202,30 @@ def test_helm_managed_service_is_adopted_not_replaced(fake, stack):
     assert ksvc["spec"]["template"]["spec"]["containers"][0]["image"] == "from-helm:1"
 
 
+def test_a_later_deploy_of_a_helm_service_is_refused_not_lost(fake, stack):
+    """faas-cli deploy on a function the chart installed: a 409 that says why, not a no-op."""
+    spec = stack.functions["autoscale"]
+    helm_owned = {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
+                  "metadata": {"name": "autoscale", "labels": {"app.kubernetes.io/managed-by": "Helm"},
+                               "annotations": {"meta.helm.sh/release-name": "sz"}},
+                  "spec": {"template": {"spec": {"containers": [{"image": "from-helm:1"}]}}}}
+    send(fake, "POST", f"/apis/serving.knative.dev/v1/namespaces/{NS}/services", helm_owned)
+
+    async def run():
+        api, backend = backend_for(fake, Recorder())
+        try:
+            await backend.deploy(spec)  # the gateway's start: adopted
+            with pytest.raises(Conflict, match=r"autoscale is managed by Helm \(release sz\): "
+                                               "change its values and run helm upgrade"):
+                await backend.deploy(spec.replace(image="dev.local/autoscale:0.2.0"))
+        finally:
+            await _close(api, backend)
+
+    asyncio.run(run())
+    [ksvc] = fake.stored(*KSVC)
+    assert ksvc["spec"]["template"]["spec"]["containers"][0]["image"] == "from-helm:1"
+
+
 def test_scale_sets_a_floor_through_min_scale(fake):
     text = (REPO / "stack.yml").read_text()
     spec = parse_stack(text, REPO, env={}).functions["autoscale"]

@@ -127,6 +127,7 @@ class KnativeBackend:
         self._functions: dict[str, FunctionSpec] = {}
         self._urls: dict[str, str] = {}
         self._instances: dict[str, list[Instance]] = {}
+        self._adopted: set[str] = set()  # Helm's Services, adopted at the first deploy
         self._poller: asyncio.Task | None = None
 
     # -- Backend protocol ---------------------------------------------------------
@@ -242,7 +243,16 @@ class KnativeBackend:
                                                             KSVC_PLURAL, name)
         labels = current["metadata"].get("labels") or {}
         if labels.get("app.kubernetes.io/managed-by") == "Helm":
-            # The chart installed it: Helm owns it, we only route and observe.
+            # The chart installed it: Helm owns it, we only route and observe. The
+            # gateway's own stack.yml (the chart's) names it at start: adopt it then;
+            # a later deploy (faas-cli deploy) would be silently lost, so refuse it.
+            if name in self._adopted:
+                release = (current["metadata"].get("annotations") or {}).get(
+                    "meta.helm.sh/release-name", "?")
+                raise Conflict(f"function {name} is managed by Helm (release {release}): "
+                               "change its values and run helm upgrade; the gateway does not "
+                               "overwrite what Helm installed")
+            self._adopted.add(name)
             log.info("knative: %s is managed by Helm, adopting it unchanged", name)
             return
         body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
@@ -269,5 +279,6 @@ class KnativeBackend:
 
     def _forget(self, name: str) -> None:
         self._functions.pop(name, None)
+        self._adopted.discard(name)
         self._urls.pop(name, None)
         self._instances.pop(name, None)
