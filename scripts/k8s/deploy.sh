@@ -5,6 +5,7 @@
 # Operator's CRDs (make cluster installs them); without them Helm would refuse the
 # objects, so they are left off and the reason printed. EXTRA_VALUES: more -f files.
 . "$(dirname "$0")/common.sh"
+[ "${VALUES_ONLY:-0}" = 1 ] || need kubectl helm
 need_venv
 values="${VALUES_OUT:-$REPO/out/functions-values.yaml}"
 only=()
@@ -12,7 +13,6 @@ for name in $(function_names); do only+=(--function "$name"); done
 REGISTRY=$REGISTRY "$PY" -m scalezero chart-values -f "${STACK:-$REPO/stack.yml}" -o "$values" \
   --release "$RELEASE" --namespace "$NAMESPACE" "${only[@]}"
 [ "${VALUES_ONLY:-0}" = 1 ] && exit 0
-need kubectl helm
 monitoring=()
 if kubectl get crd servicemonitors.monitoring.coreos.com >/dev/null 2>&1; then
   monitoring=(--set metrics.serviceMonitor.enabled=true --set metrics.podMonitor.enabled=true
