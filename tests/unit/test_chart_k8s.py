@@ -188,7 +188,7 @@ def test_scripts_check_what_they_run_and_stay_portable(name):
     assert not re.search(r"\bbc\b", code), f"{name} runs bc"
     assert "%N" not in code, f"{name} uses date +%N"
     assert "declare -A" not in code, f"{name} needs bash 4 associative arrays"
-    needed = {t for line in re.findall(r"^\s*need ([^\n#]+)", code, re.M) for t in line.split()}
+    needed = {t for line in re.findall(r"(?:^|[|&;]) *need ([a-z_ -]+)", code, re.M) for t in line.split()}
     helpers = {"port_forward": "curl"}  # common.sh functions that run a tool
     for tool in ("curl", "kind", "kubectl", "helm"):
         runs = re.search(rf"(^|[\s;(|&]){tool} ", code, re.M) or any(
