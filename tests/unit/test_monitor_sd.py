@@ -14,31 +14,16 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import helm_python
 import pytest
 import yaml
 
 from fakes_k8s import FakeKubernetes
+from k8s_monitors import monitor_files, post
 from modules import load_module
 from scalezero.backends.knative import api_client_for
 
 REPO = Path(__file__).resolve().parents[2]
 sd = load_module(REPO / "scripts" / "k8s" / "monitor_sd.py", "monitor_sd")
-
-
-def monitor_files(tmp_path) -> list[str]:
-    values = {"metrics": {"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}}}
-    out = helm_python.Chart.load(str(REPO / "charts" / "scalezero")).render(
-        values, name="scalezero", namespace="functions")
-    chart = tmp_path / "chart.yaml"
-    chart.write_text("\n---\n".join(t for p, t in out.items() if p.endswith(".yaml")))
-    return [str(chart), str(REPO / "k8s" / "monitoring" / "knative-servicemonitors.yaml")]
-
-
-def post(fake, path, body):
-    req = urllib.request.Request(fake.url + path, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    urllib.request.urlopen(req, timeout=5).close()
 
 
 def cluster_objects(fake):
