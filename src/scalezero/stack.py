@@ -162,37 +162,38 @@ def _seconds(v: float) -> str:
     return f"{int(v)}s" if float(v).is_integer() else f"{int(v * 1000)}ms"
 
 
+def _number(field: str, knative: str, openfaas: str | None = None) -> ScalingKey:
+    """A row whose value is a plain number (``5``, ``2.5``) in both directions."""
+    return ScalingKey(field, knative, openfaas, float, lambda v: f"{v:g}")
+
+
+def _duration(field: str, knative: str, openfaas: str | None = None) -> ScalingKey:
+    """A row whose value is a duration: ``6s``, ``500ms`` or seconds in, ``6s`` out."""
+    return ScalingKey(field, knative, openfaas, parse_duration, _seconds)
+
+
 # The one table. Knative annotations win over OpenFaaS labels when both are given.
 SCALING_KEYS: tuple[ScalingKey, ...] = (
     ScalingKey("metric", KNATIVE + "metric", "com.openfaas.scale.type", _scale_type),
-    ScalingKey("target", KNATIVE + "target", "com.openfaas.scale.target", float,
-               lambda v: f"{v:g}"),
+    _number("target", KNATIVE + "target", "com.openfaas.scale.target"),
     ScalingKey("target_utilization", KNATIVE + "target-utilization-percentage",
                "com.openfaas.scale.target-proportion", _percentage, lambda v: f"{v * 100:g}",
                parse_openfaas=_fraction),
-    ScalingKey("target_burst_capacity", KNATIVE + "target-burst-capacity", None, float,
-               lambda v: f"{v:g}"),
+    _number("target_burst_capacity", KNATIVE + "target-burst-capacity"),
     ScalingKey("min_scale", KNATIVE + "min-scale", "com.openfaas.scale.min", _int),
     ScalingKey("max_scale", KNATIVE + "max-scale", "com.openfaas.scale.max", _int),
     ScalingKey("initial_scale", KNATIVE + "initial-scale", None, _int),
     ScalingKey("activation_scale", KNATIVE + "activation-scale", None, _int),
-    ScalingKey("stable_window_s", KNATIVE + "window", "com.openfaas.scale.down.window",
-               parse_duration, _seconds),
-    ScalingKey("panic_window_pct", KNATIVE + "panic-window-percentage", None, float,
-               lambda v: f"{v:g}"),
-    ScalingKey("panic_threshold_pct", KNATIVE + "panic-threshold-percentage", None, float,
-               lambda v: f"{v:g}"),
-    ScalingKey("scale_down_delay_s", KNATIVE + "scale-down-delay", None, parse_duration,
-               _seconds),
-    ScalingKey("scale_to_zero_retention_s", KNATIVE + "scale-to-zero-pod-retention-period",
-               "com.openfaas.scale.zero-duration", parse_duration, _seconds),
+    _duration("stable_window_s", KNATIVE + "window", "com.openfaas.scale.down.window"),
+    _number("panic_window_pct", KNATIVE + "panic-window-percentage"),
+    _number("panic_threshold_pct", KNATIVE + "panic-threshold-percentage"),
+    _duration("scale_down_delay_s", KNATIVE + "scale-down-delay"),
+    _duration("scale_to_zero_retention_s", KNATIVE + "scale-to-zero-pod-retention-period",
+              "com.openfaas.scale.zero-duration"),
     # Global settings in Knative (config-autoscaler); per function here, for tests and demos.
-    ScalingKey("scale_to_zero_grace_s", SCALEZERO + "scale-to-zero-grace-period", None,
-               parse_duration, _seconds),
-    ScalingKey("max_scale_up_rate", SCALEZERO + "max-scale-up-rate", None, float,
-               lambda v: f"{v:g}"),
-    ScalingKey("max_scale_down_rate", SCALEZERO + "max-scale-down-rate", None, float,
-               lambda v: f"{v:g}"),
+    _duration("scale_to_zero_grace_s", SCALEZERO + "scale-to-zero-grace-period"),
+    _number("max_scale_up_rate", SCALEZERO + "max-scale-up-rate"),
+    _number("max_scale_down_rate", SCALEZERO + "max-scale-down-rate"),
     ScalingKey("enable_scale_to_zero", SCALEZERO + "enable-scale-to-zero", None, _bool,
                lambda v: str(v).lower()),
 )

@@ -1,8 +1,7 @@
 """The OpenFaaS REST API of `scalezero up`, checked against the OpenFaaS spec file.
 
-tests/data/openfaas-gateway-spec.yml is a verbatim copy of
-../shared/ref/openfaas-gateway-spec.yml (kept in the repo so the tests are
-self-contained). Each call below names the spec operation it exercises: its
+tests/data/openfaas-gateway-spec.yml is a verbatim copy of the OpenFaaS
+gateway spec (kept in the repo so the tests are self-contained). Each call below names the spec operation it exercises: its
 status must be one the spec documents, and a JSON body must match the schema.
 """
 
