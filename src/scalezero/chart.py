@@ -24,8 +24,9 @@ import yaml
 from scalezero.backends.base import function_environment
 from scalezero.backends.ksvc import DATA_DIR, template_annotations, uses_data
 from scalezero.errors import ConfigError
-from scalezero.stack import (KNATIVE, FunctionSpec, Stack, load_stack, parse_duration,
-                             scaling_annotations, stack_warnings)
+from scalezero.stack import (KNATIVE, FunctionSpec, Stack, load_stack, scaling_annotations,
+                             stack_warnings)
+from scalezero.units import parse_duration
 
 GPU = "nvidia.com/gpu"
 _LOOPBACK = re.compile(r"^[a-z+]+://(127\.[0-9.]+|localhost|\[::1\]|0\.0\.0\.0)(:|/|$)", re.I)
