@@ -14,7 +14,7 @@ REGISTRY ?= dev.local
 K8S := scripts/k8s
 K8S_ENV = CLUSTER=$(CLUSTER) NAMESPACE=$(NAMESPACE) REGISTRY=$(REGISTRY) PY=$(abspath $(PY))
 
-.PHONY: help venv model model-int8 test demo bench clean runtime-image \
+.PHONY: help venv model model-int8 test demo bench clean runtime-image dockerfiles \
         cluster images images-all deploy load dashboard e2e-kind down toolchain cluster-smoke
 
 help: ## list the targets
@@ -46,6 +46,9 @@ demo: venv model ## the main job: scale from zero under synthetic traffic, with 
 
 bench: venv model model-int8 ## run the benchmarks: bench/results.{json,md,png} and the README table
 	$(PY) bench/run_all.py
+
+dockerfiles: ## write functions/*/Dockerfile from docker/function.Dockerfile.in + docker/functions.yml
+	python3 scripts/dockerfiles.py
 
 clean: ## remove the venv, models and run outputs
 	rm -rf $(VENV) $(MODELS) runs out
