@@ -2,9 +2,10 @@
 
 ``process`` runs each instance as a runtime subprocess on a free 127.0.0.1
 port; ``prefork`` (the default of ``scalezero up``) is ``process`` with
-instances forked from a warmed template; ``knative`` manages Knative Services,
-and Knative does the scaling. For the first two the gateway routes to
-``Instance.url``; a backend that scales itself gives one ``url(name)`` per
+instances forked from a warmed template; ``docker`` runs each instance as a
+container of the function's image, the same way; ``knative`` manages Knative
+Services, and Knative does the scaling. For the first three the gateway routes
+to ``Instance.url``; a backend that scales itself gives one ``url(name)`` per
 function and its platform picks the instance.
 """
 
