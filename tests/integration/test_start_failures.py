@@ -87,3 +87,17 @@ def test_a_fixed_function_starts_at_once_after_a_redeploy(tmp_path):
         assert "lastStartError" not in p.json("/system/function/needs-lib")
     finally:
         p.stop()
+
+
+def test_an_instance_that_exits_before_listening_says_what_it_printed(tmp_path):
+    # No handler.py: the runtime refuses to start (exit 2) before it binds.
+    fn = tmp_path / "functions" / "empty"
+    fn.mkdir(parents=True)
+    p = start_gateway(tmp_path, {"empty": {"handler": str(fn), "image": "x"}})
+    try:
+        start = time.monotonic()
+        status, _, body = p.request("GET", "/function/empty", auth=False, timeout=30)
+        assert status == 502 and time.monotonic() - start < 5, (status, body)
+        assert "needs a handler.py" in json.loads(body)["error"]
+    finally:
+        p.stop()

@@ -366,8 +366,11 @@ class ProcessBackend:
             await asyncio.wait({p.pump}, timeout=1.0)
         lines = [line.text for line in self._logs.get(p.inst.function, ())
                  if line.instance == p.inst.id]
+        # What it printed says more than what we saw, unless we stopped it (a timeout).
+        exited_itself = code is not None and code > 0 and any(not t.startswith("[") for t in lines)
         traceback = any(t.strip() == TRACEBACK for t in lines)
-        error = error_line(lines) if traceback or not p.start_failed else p.start_failed
+        error = error_line(lines) if traceback or exited_itself or not p.start_failed \
+            else p.start_failed
         health = self._health.setdefault(p.inst.function, StartHealth(self.config.backoff))
         failure = health.failed(p.inst.function, error, p.inst.id, code)
         log.error("%s\n%s", failure.message(),
