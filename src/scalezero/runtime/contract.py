@@ -30,11 +30,12 @@ import json
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import Any
-
-from werkzeug.datastructures import Headers, ImmutableMultiDict
+from typing import TYPE_CHECKING, Any
 
 from scalezero.errors import BadRequest, ScalezeroError
+
+if TYPE_CHECKING:  # the gateway imports this module (via lambda_events) without Flask installed
+    from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 JSON = "application/json"
 # stack.yml ``lang`` values whose handlers this runtime serves unchanged.
@@ -55,9 +56,9 @@ class Event:
     """One request as ``handle(event, context)`` sees it (python3-http's Event)."""
 
     body: bytes
-    headers: Headers  # case-insensitive; get(), getlist(), items()
+    headers: "Headers"  # case-insensitive; get(), getlist(), items()
     method: str
-    query: ImmutableMultiDict  # query["k"] / get("k"): the first value; getlist("k"): all
+    query: "ImmutableMultiDict"  # query["k"] / get("k"): the first value; getlist("k"): all
     path: str
 
 
