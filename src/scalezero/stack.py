@@ -17,7 +17,6 @@ import yaml
 
 from scalezero.errors import ConfigError
 from scalezero.units import parse_duration
-from scalezero.runtime.contract import PYTHON_LANGS
 
 DEFAULT_NAMESPACE = "openfaas-fn"  # OpenFaaS's function namespace: the one a gateway serves
 KNATIVE = "autoscaling.knative.dev/"
@@ -30,8 +29,10 @@ _ENVSUBST_RE = re.compile(
     r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-=])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 # A secret name becomes a file name under /var/openfaas/secrets: no '/', no leading dot.
 SECRET_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-# Languages whose handler.py the runtime serves (the templates' own, and ours from
-# template/scalezero-python); any other lang needs a Dockerfile in its handler folder.
+# Languages whose handler.py the runtime serves unchanged (the templates' own, and ours
+# from template/scalezero-python); any other lang needs a Dockerfile in its handler folder.
+PYTHON_LANGS = frozenset({"python3-http", "python3-http-debian", "python3-flask",
+                          "python3-flask-debian", "python3", "python3-debian", "python"})
 RUNTIME_LANGS = PYTHON_LANGS | {"scalezero-python"}
 # stack.yml keys faas-cli knows (go-sdk stack/schema.go); anything else is warned about.
 TOP_KEYS = frozenset({"version", "provider", "functions", "configuration"})

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol
 
 from scalezero.errors import ConfigError
-from scalezero.runtime.lambda_events import check_event_kind
+from scalezero.runtime.config import check_event_kind
 from scalezero.stack import FunctionSpec
 from scalezero.units import parse_size
 

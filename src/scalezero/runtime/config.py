@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from scalezero.errors import ConfigError
-from scalezero.runtime.lambda_events import check_event_kind
 from scalezero.units import parse_duration, parse_size
 
 MIB = 1024 * 1024
+# lambda_handler's event formats (runtime/lambda_events.py). Checked here, with no import
+# of the runtime's HTTP side, because the gateway checks it too (backends/base.py).
+EVENT_KINDS = ("json", "api-gateway-v1", "api-gateway-v2")
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,14 @@ def _parse(key: str, raw: str, parse):
         return parse(raw)
     except ValueError as e:
         raise ConfigError(f"{key} = {raw!r}: {e}") from None
+
+
+def check_event_kind(kind: str) -> str:
+    """``kind`` if it is a Lambda event format, else ConfigError."""
+    if kind not in EVENT_KINDS:
+        raise ConfigError(f"lambda_event = {kind!r}, must be one of {', '.join(EVENT_KINDS)} "
+                          "(annotation scalezero.dev/lambda-event)")
+    return kind
 
 
 def _validate(c: RuntimeConfig) -> None:

@@ -38,9 +38,6 @@ if TYPE_CHECKING:  # the gateway imports this module (via lambda_events) without
     from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 JSON = "application/json"
-# stack.yml ``lang`` values whose handlers this runtime serves unchanged.
-PYTHON_LANGS = frozenset({"python3-http", "python3-http-debian", "python3-flask",
-                          "python3-flask-debian", "python3", "python3-debian", "python"})
 # The keys that make a dict a response description in index.py's format_response.
 _RESPONSE_KEYS = ("statusCode", "body", "headers")
 

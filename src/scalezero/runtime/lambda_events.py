@@ -31,21 +31,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from scalezero.errors import BadGateway, ConfigError
+from scalezero.errors import BadGateway
 from scalezero.runtime.contract import HandlerResultError, Response, proxy_result
 
-EVENT_KINDS = ("json", "api-gateway-v1", "api-gateway-v2")
 ACCOUNT = "000000000000"  # no AWS account here; the ARN keeps Lambda's shape
 REGION = "local"
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript",
                "application/x-www-form-urlencoded", "+json", "+xml")
-
-
-def check_event_kind(kind: str) -> str:
-    if kind not in EVENT_KINDS:
-        raise ConfigError(f"lambda_event = {kind!r}, must be one of {', '.join(EVENT_KINDS)} "
-                          "(annotation scalezero.dev/lambda-event)")
-    return kind
 
 
 @dataclass(frozen=True)
