@@ -53,7 +53,7 @@ def seed_body() -> tuple[bytes, str]:
 class Platform:
     """A running ``scalezero up`` for the given functions."""
 
-    def __init__(self, functions: dict[str, dict], timeout_s: float = 60):
+    def __init__(self, functions: dict[str, dict], timeout_s: float = 60, args: tuple[str, ...] = ()):
         self.dir = Path(tempfile.mkdtemp(prefix="scalezero-bench-"))
         stack = self.dir / "stack.yml"
         stack.write_text(yaml.safe_dump({"version": 1.0, "provider": {"name": "openfaas"},
@@ -62,7 +62,7 @@ class Platform:
         # SIGTERM (run_all's time limit) unwinds through __exit__, which stops the gateway;
         # and the gateway dies with us even if we are SIGKILLed.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-        self.proc, self.url = start_up(stack, self.dir / "state", self.log, env=YOLO_ENV,
+        self.proc, self.url = start_up(stack, self.dir / "state", self.log, *args, env=YOLO_ENV,
                                        timeout_s=timeout_s, cwd=REPO,
                                        preexec_fn=functools.partial(die_with_parent, os.getpid()))
         creds = json.loads((self.dir / "state" / "credentials").read_text())
