@@ -227,9 +227,10 @@ class KeepAlive:
     def __init__(self, host: str, port: int, timeout: float = 120):
         self.host, self.port, self.timeout = host, port, timeout
         self.conn = None
+        self.headers: dict[str, str] = {}  # of the last response, lower-case names
 
     def post(self, path: str, body: bytes, ctype: str) -> tuple[float, int]:
-        """(seconds, status) of one POST."""
+        """(seconds, status) of one POST; its response headers are left in ``headers``."""
         for attempt in (0, 1):
             if self.conn is None:
                 self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
@@ -238,7 +239,9 @@ class KeepAlive:
                 self.conn.request("POST", path, body=body, headers={"Content-Type": ctype})
                 r = self.conn.getresponse()
                 r.read()
-                return time.perf_counter() - t0, r.status
+                seconds = time.perf_counter() - t0
+                self.headers = {k.lower(): v for k, v in r.getheaders()}
+                return seconds, r.status
             except (http.client.HTTPException, ConnectionError):
                 self.close()  # the server closed an idle keep-alive connection: once more
                 if attempt:

@@ -35,6 +35,7 @@ SCRIPTS = {  # name -> (extra arguments, time limit in seconds)
 }
 README = HERE.parent / "README.md"
 MARK_START, MARK_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
+VARIANTS_START, VARIANTS_END = "<!-- model-variants:start -->", "<!-- model-variants:end -->"
 
 
 def machine() -> str:
@@ -118,13 +119,37 @@ def render(doc: dict, md_path: Path, readme: Path | None) -> str:
             + "\n".join(doc["headlines"]) + "\n")
     md_path.write_text(text)
     if readme is not None and readme.is_file():
-        body = readme.read_text()
-        if MARK_START in body and MARK_END in body:
-            block = (f"{MARK_START}\n`make bench` on {doc['date']}; machine: {doc['machine']}.\n\n"
-                     f"{table(doc['rows'])}{MARK_END}")
-            head, rest = body.split(MARK_START, 1)
-            readme.write_text(head + block + rest.split(MARK_END, 1)[1])
+        body = _between(readme.read_text(), MARK_START, MARK_END,
+                        f"`make bench` on {doc['date']}; machine: {doc['machine']}.\n\n{table(doc['rows'])}")
+        variants = doc.get("raw", {}).get("model_variants")
+        if variants:
+            body = _between(body, VARIANTS_START, VARIANTS_END, variants_table(variants))
+        readme.write_text(body)
     return text
+
+
+def _between(body: str, start: str, end: str, content: str) -> str:
+    """``body`` with what lies between the markers ``start`` and ``end`` replaced (if both are there)."""
+    if start not in body or end not in body:
+        return body
+    head, rest = body.split(start, 1)
+    return f"{head}{start}\n{content}{end}{rest.split(end, 1)[1]}"
+
+
+def variants_table(raw: dict) -> str:
+    """bench/model_variants.py's raw figures as one table per variant row."""
+    sp, acc = raw["speed"], raw["accuracy"]
+    base = sp["ORT fp32"]["infer_ms"]
+    lines = ["| variant | inference (YOLO26n, 1 thread) | vs ORT fp32 | start (build + 1st inference) | model file "
+             "| instance memory (USS the session adds) | mAP@0.5 vs fp32 (nudenet YOLOv8n) | top class changed |",
+             "|---|---|---|---|---|---|---|---|"]
+    n = acc["_set"]["images"]
+    for k, s in sp.items():
+        a = acc[k]
+        lines.append(f"| {k} | {s['infer_ms']:.0f} ms | {base / s['infer_ms']:.2f}x | {s['start_s']:.2f} s | "
+                     f"{s['size_mb']:.1f} MB | {s['uss_mb']:.0f} MB | {a['map50']:.3f} | {a['top_changed']}/{n} |")
+    return ("\n".join(lines) + f"\n\nyolo-detect's default by this table: **{raw['default']}** "
+            f"({acc['_set']['reference_detections']} reference detections over {n} images).\n")
 
 
 def main() -> int:
@@ -159,10 +184,26 @@ def main() -> int:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     doc = {"date": started, "machine": f"{where}; at the end {load}", "rows": rows,
            "headlines": headlines, "raw": raws}
+    if args.only and json_path.is_file():
+        doc = merged(json.loads(json_path.read_text()), doc, names)
     json_path.write_text(json.dumps(doc, indent=1) + "\n")
     print("\n" + render(doc, md_path, readme), flush=True)
     plot(doc, png_path)
     return 0 if all(r["figure"] != "FAILED" for r in rows) else 1
+
+
+def merged(old: dict, new: dict, names: list[str]) -> dict:
+    """``old`` with the benches in ``names`` replaced by ``new``'s (``--only`` reruns a few):
+    each bench still compares against baselines from its own run; the dates say when."""
+    keep = [r for r in old["rows"] if r["bench"] not in names]
+    order = [n for n in SCRIPTS if n in {r["bench"] for r in keep + new["rows"]}]
+    rows = sorted(keep + new["rows"], key=lambda r: order.index(r["bench"]) if r["bench"] in order else 99)
+    heads = [h for h in old["headlines"] if not any(h.startswith(f"- `{n}`") for n in names)]
+    raw = {**{k: v for k, v in old.get("raw", {}).items() if k not in names}, **new["raw"]}
+    return {"date": f"{old['date']} ({', '.join(n for n in SCRIPTS if n not in names and n in old.get('raw', {}))}); "
+                    f"{new['date']} ({', '.join(names)})",
+            "machine": f"{old['machine']} / rerun: {new['machine']}", "rows": rows,
+            "headlines": heads + [h + f" (rerun {new['date']})" for h in new["headlines"]], "raw": raw}
 
 
 def plot(doc: dict, path: Path) -> None:

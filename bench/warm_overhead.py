@@ -120,12 +120,18 @@ def rows_for(what: str, lat: dict[str, list[float]], bench: str) -> tuple[list[d
              for k, v in lat.items()]
     lines.append(f"{what}: gateway +{gw:.2f} ms over direct, nginx +{ng:.2f} ms")
     n = len(lat["direct"])
+    # The targets apply to the data path, which the no-op request isolates; with yolo-detect
+    # the differences drown in its inference's run-to-run spread (detail says how much).
+    noop = "in process" not in lat
+    spread = (pct(lat["direct"], 0.75) - pct(lat["direct"], 0.25)) * 1000
     rows = [
         row(bench, f"warm {what}: gateway p50 - direct p50", gw, "ms", ng, "nginx p50 - direct p50",
-            ratio=gw / ng if ng > 0 else None, target=f"<= {TARGET_MS:g} ms and <= {TARGET_VS_NGINX:g}x nginx",
+            ratio=gw / ng if ng > 0 else None,
+            target=f"<= {TARGET_MS:g} ms and <= {TARGET_VS_NGINX:g}x nginx" if noop else "",
             met=gw <= TARGET_MS and (ng > 0 and gw / ng <= TARGET_VS_NGINX),
             detail=f"p50 gateway {p50['gateway']:.2f} ms, nginx {p50['nginx']:.2f} ms, direct "
-                   f"{p50['direct']:.2f} ms (n={n} each, interleaved)"),
+                   f"{p50['direct']:.2f} ms (n={n} each, interleaved; direct's interquartile range "
+                   f"{spread:.1f} ms)"),
     ]
     if "in process" in p50:
         rows.append(row(bench, f"warm {what}: gateway p50 over the handler in process", p50["gateway"], "ms",

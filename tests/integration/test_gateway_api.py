@@ -95,8 +95,11 @@ def test_bad_deployments_are_rejected_with_a_reason(gw, body, says):
 
 def test_invocation_routes(gw):
     op = "/function/{functionName}"
-    _, data = check(gw, "POST", op, "/function/echo", 200, {"n": 1}, auth=False)
+    headers, data = check(gw, "POST", op, "/function/echo", 200, {"n": 1}, auth=False)
     assert json.loads(data)["event"] == {"n": 1}
+    # As the OpenFaaS gateway: the seconds the request spent in the gateway.
+    duration = {k.lower(): v for k, v in dict(headers).items()}["x-duration-seconds"]
+    assert 0 < float(duration) < 60
     nsop = "/function/{functionName}.{namespace}"
     check(gw, "POST", nsop, "/function/echo.openfaas-fn/sub/path?x=1", 200, {"n": 2},
           auth=False)

@@ -182,6 +182,9 @@ class Gateway:
         try:
             status, out_headers, data = await self._forward(name, method, path, headers, body,
                                                             query, arrived, cold)
+            # As the OpenFaaS gateway: the time this request spent in the gateway, the same
+            # span gateway_functions_seconds observes (bench/load_agreement.py compares them).
+            out_headers["X-Duration-Seconds"] = f"{self.clock.now() - arrived:.6f}"
             return status, out_headers, data
         except ScalezeroError as e:
             status = e.status
