@@ -43,7 +43,8 @@ def functions() -> dict:
         "detect-prefork": function(DETECT, env={**ONE_THREAD, NO_HANDLER: "1", "warmup": "false"},
                                    annotations=EAGER),
         "detect-plain": function(DETECT, env={"model_threads": "1"}, annotations=PREFORK_OFF),
-        "seed": function(SEED, env={"max_inflight": "2"}),
+        # The seed's first PyTorch inference passed the runtime's default 10 s write_timeout under load.
+        "seed": function(SEED, env={"max_inflight": "2", "exec_timeout": "120s", "write_timeout": "120s"}),
     }
 
 

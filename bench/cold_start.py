@@ -103,7 +103,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs per function (default 5, at least 5)")
     parser.add_argument("--gateway-runs", type=int, default=10,
                         help="cold starts through the gateway per function (default 10, at least 10)")
-    parser.add_argument("--deadline", type=float, default=600.0, help="seconds for the whole benchmark")
+    parser.add_argument("--deadline", type=float, default=1500.0, help="seconds for the whole benchmark")
     parser.add_argument("--json", help="also write the results table rows here (bench/run_all.py)")
     args = parser.parse_args()
     if args.runs < 5:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = {  # name -> (extra arguments, time limit in seconds)
-    "cold_start": ([], 900),
+    "cold_start": ([], 1800),  # the seed takes 20-30 s per cold start on a loaded machine
     "warm_overhead": ([], 600),
     "throughput": ([], 600),
     "scale_reaction": ([], 300),
@@ -182,8 +182,8 @@ def main() -> int:
             raws[name] = raw
             headlines.append(f"- `{name}` ({took:.0f} s): {last}")
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    doc = {"date": started, "machine": f"{where}; at the end {load}", "rows": rows,
-           "headlines": headlines, "raw": raws}
+    doc = {"date": started, "dates": {n: started for n in names}, "machine": f"{where}; at the end {load}",
+           "rows": rows, "headlines": headlines, "raw": raws}
     if args.only and json_path.is_file():
         doc = merged(json.loads(json_path.read_text()), doc, names)
     json_path.write_text(json.dumps(doc, indent=1) + "\n")
@@ -194,16 +194,25 @@ def main() -> int:
 
 def merged(old: dict, new: dict, names: list[str]) -> dict:
     """``old`` with the benches in ``names`` replaced by ``new``'s (``--only`` reruns a few):
-    each bench still compares against baselines from its own run; the dates say when."""
+    each bench still compares against baselines from its own run; ``dates`` says when each ran."""
     keep = [r for r in old["rows"] if r["bench"] not in names]
-    order = [n for n in SCRIPTS if n in {r["bench"] for r in keep + new["rows"]}]
-    rows = sorted(keep + new["rows"], key=lambda r: order.index(r["bench"]) if r["bench"] in order else 99)
-    heads = [h for h in old["headlines"] if not any(h.startswith(f"- `{n}`") for n in names)]
+    order = list(SCRIPTS)
+    rows = sorted(keep + new["rows"], key=lambda r: order.index(r["bench"]) if r["bench"] in order else len(order))
+    heads = [h for h in old["headlines"] if not any(h.startswith(f"- `{n}`") for n in names)] + new["headlines"]
+    heads.sort(key=lambda h: next((order.index(n) for n in order if h.startswith(f"- `{n}`")), len(order)))
     raw = {**{k: v for k, v in old.get("raw", {}).items() if k not in names}, **new["raw"]}
-    return {"date": f"{old['date']} ({', '.join(n for n in SCRIPTS if n not in names and n in old.get('raw', {}))}); "
-                    f"{new['date']} ({', '.join(names)})",
-            "machine": f"{old['machine']} / rerun: {new['machine']}", "rows": rows,
-            "headlines": heads + [h + f" (rerun {new['date']})" for h in new["headlines"]], "raw": raw}
+    dates = {**old.get("dates", {b: old["date"] for b in old.get("raw", {})}), **{n: new["date"] for n in names}}
+    return {"date": date_line(dates), "dates": dates, "machine": f"{old['machine']}; rerun: {new['machine']}",
+            "rows": rows, "headlines": heads, "raw": raw}
+
+
+def date_line(dates: dict[str, str]) -> str:
+    """'D1 (a, b), D2 (c)': when each bench ran."""
+    by_date: dict[str, list[str]] = {}
+    for bench in SCRIPTS:
+        if bench in dates:
+            by_date.setdefault(dates[bench], []).append(bench)
+    return "; ".join(f"{d} ({', '.join(b)})" for d, b in sorted(by_date.items()))
 
 
 def plot(doc: dict, path: Path) -> None:
