@@ -1,14 +1,12 @@
 # kind's base image (sigs.k8s.io/kind images/base/Dockerfile at the pinned kind
 # release) rebuilt offline: the debootstrap Debian root instead of debian:*-slim,
-# containerd and runc from Debian's packages instead of kind's git-cloned builds
-# (the Dockerfile clones from GitHub), the CNI plugins and crictl from their Go
-# modules (built by the toolchain), and kind's own files from the kind module.
-# Built by scripts/k8s/toolchain.sh; the context holds files/ (kind's
-# images/base/files), cni/ and crictl.
+# containerd (same version), the CNI plugins and crictl from their Go modules
+# (built by the toolchain) instead of kind's git clones, runc from Debian's
+# package, and kind's own files from the kind module. No fuse-overlayfs
+# snapshotter (rootless only). Built by scripts/k8s/toolchain.sh; the context
+# holds files/ (kind's images/base/files), containerd/, cni/ and crictl.
 ARG ROOTFS
 FROM ${ROOTFS}
-# Packages first, kind's files second: kind's /etc/containerd/config.toml and
-# systemd units replace what Debian's containerd package installs.
 RUN apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       systemd \
@@ -16,20 +14,19 @@ RUN apt-get update -qq \
       libseccomp2 pigz fuse-overlayfs \
       e2fsprogs \
       bash ca-certificates curl jq procps \
-      containerd runc \
+      runc \
     && apt-get clean && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* /usr/share/locale/*
 COPY files/ /tmp/kindfiles/
 COPY cni/ /opt/cni/bin/
 COPY crictl /usr/local/bin/crictl
+COPY containerd/ /usr/local/bin/
 RUN cd /tmp/kindfiles \
     && find usr/local/bin -type f -exec install -D -m 0755 {} /{} \; \
     && find kind etc LICENSES -type f -exec install -D -m 0644 {} /{} \; \
     && chmod 0755 /kind /kind/bin /kind/bin/* \
     && cd / && rm -rf /tmp/kindfiles \
-    && ln -sf /usr/bin/containerd /usr/local/bin/containerd \
-    && ln -sf /usr/bin/ctr /usr/local/bin/ctr \
-    && ln -sf /usr/bin/containerd-shim-runc-v2 /usr/local/bin/containerd-shim-runc-v2 \
-    && chmod 0755 /opt/cni/bin/* /usr/local/bin/crictl \
+    && chmod 0755 /opt/cni/bin/* /usr/local/bin/crictl /usr/local/bin/containerd /usr/local/bin/ctr \
+       /usr/local/bin/containerd-shim-runc-v2 \
     && find /lib/systemd/system/sysinit.target.wants/ -name "systemd-tmpfiles-setup.service" -delete \
     && rm -f /lib/systemd/system/multi-user.target.wants/* \
     && rm -f /etc/systemd/system/*.wants/* \

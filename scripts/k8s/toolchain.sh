@@ -85,7 +85,8 @@ k8s_ldflags() {
   minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     flags="$flags -X $p.gitVersion=v$KUBERNETES_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor"
-    flags="$flags -X $p.gitTreeState=clean -X $p.gitCommit=v$KUBERNETES_VERSION -X $p.buildDate=1970-01-01T00:00:00Z"
+    # No git checkout to read these from: a fixed, honest-looking placeholder.
+    flags="$flags -X $p.gitTreeState=clean -X $p.gitCommit=0000000000000000000000000000000000000000 -X $p.buildDate=2026-01-01T00:00:00Z"
   done
   echo "$flags"
 }
@@ -135,6 +136,15 @@ build_cni() {
   mkdir -p "$CACHE/cni"
   for p in plugins/main/ptp plugins/main/bridge plugins/main/loopback plugins/ipam/host-local plugins/meta/portmap; do
     gorun cni env GOBIN="$CACHE/cni" "$GO" install -p "$JOBS" -ldflags "-s -w" "$m/$p@v$CNI_PLUGINS_VERSION"
+  done
+}
+
+build_containerd() {
+  local m=github.com/containerd/containerd/v2 c
+  mkdir -p "$CACHE/containerd"
+  for c in containerd ctr containerd-shim-runc-v2; do
+    gorun containerd env GOBIN="$CACHE/containerd" "$GO" install -p "$JOBS" -tags "no_aufs no_zfs no_btrfs no_devmapper" \
+      -ldflags "-s -w -X $m/version.Version=v$CONTAINERD_VERSION" "$m/cmd/$c@v$CONTAINERD_VERSION"
   done
 }
 
@@ -305,6 +315,7 @@ build_base_image() {
   cp -r "$KIND_MOD/images/base/files" "$ctx/files" && chmod -R u+w "$ctx/files"
   cp "$CACHE"/cni/{host-local,loopback,ptp,portmap,bridge} "$ctx/cni/"
   cp "$SRV_BIN/crictl" "$ctx/crictl"
+  cp -r "$CACHE/containerd" "$ctx/containerd"
   cp "$ROOT/k8s/offline/kind-base.Dockerfile" "$ctx/Dockerfile"
   "$DOCKER" build -q --build-arg "ROOTFS=$ROOTFS_IMAGE" -t "$BASE_IMAGE" "$ctx" >"$CACHE/logs/kind-base.log" 2>&1 \
     || { tail -30 "$CACHE/logs/kind-base.log" >&2; die "kind base image build failed"; }
@@ -385,15 +396,15 @@ main() {
   step coredns build_coredns "have_files $SRV_BIN/coredns" "github.com/coredns/coredns@v$COREDNS_VERSION"
   step cni-plugins build_cni "have_files $CACHE/cni/{ptp,bridge,loopback,host-local,portmap}" \
     "github.com/containernetworking/plugins@v$CNI_PLUGINS_VERSION"
+  step containerd build_containerd "have_files $CACHE/containerd/{containerd,ctr,containerd-shim-runc-v2}" \
+    "github.com/containerd/containerd/v2@v$CONTAINERD_VERSION"
   step crictl build_crictl "have_files $SRV_BIN/crictl" "sigs.k8s.io/cri-tools@v$CRI_TOOLS_VERSION"
   step local-path-provisioner build_local_path "have_files $SRV_BIN/local-path-provisioner" \
     "github.com/rancher/local-path-provisioner@v$LOCAL_PATH_PROVISIONER_VERSION"
-  step helm build_helm "have_files $BIN/helm" "helm.sh/helm/v3@v$HELM_VERSION"
   step knative-serving build_knative "have_files $KNATIVE_BIN/{controller,webhook,activator,autoscaler,queue}" \
     "knative.dev/serving@v$KNATIVE_SERVING_MODULE_VERSION"
   step knative-yaml build_knative_yaml "[ -s $KNATIVE_BIN/serving-core.yaml ]" \
     "knative.dev/serving@v$KNATIVE_SERVING_MODULE_VERSION config/" "$(filesum "$ROOT/scripts/k8s/knative_yaml.py")"
-  [ -n "${ONLY:-}" ] || faas_cli
   step rootfs build_rootfs "have_images $ROOTFS_IMAGE" "debootstrap --variant=minbase $DEBIAN_SUITE"
   step pause-image build_pause "have_images registry.k8s.io/pause:${PAUSE_TAGS%% *}" "pause.c from k8s.io/kubernetes@v$KUBERNETES_VERSION"
   step control-plane-images build_control_plane_images \
@@ -407,11 +418,13 @@ main() {
   step knative-images build_knative_images "have_images $(KNATIVE_IMAGES)" "Knative Serving v$KNATIVE_SERVING_VERSION images"
   [ -n "${ONLY:-}" ] || check_kubeadm_images
   step kind-base-image build_base_image "have_images $BASE_IMAGE" "$BASE_IMAGE" \
-    "$(filesum "$ROOT/k8s/offline/kind-base.Dockerfile")"
+    "$(filesum "$ROOT/k8s/offline/kind-base.Dockerfile" "$CACHE"/containerd/* "$CACHE"/cni/* "$SRV_BIN/crictl")"
   step server-tarball build_server_tarball "[ -s $SERVER.tar.gz ]" "$SERVER.tar.gz" \
     "$(cat "$CACHE"/stamps/{kubernetes,control-plane-images,kube-proxy-image,kind-addon-images,knative-images,pause-image} 2>/dev/null | sha256sum)"
   step node-image build_node_image "have_images $NODE_IMAGE" "kind build node-image -> $NODE_IMAGE" \
     "$(cat "$CACHE"/stamps/{server-tarball,kind-base-image} 2>/dev/null | sha256sum)"
+  step helm build_helm "have_files $BIN/helm" "helm.sh/helm/v3@v$HELM_VERSION"
+  [ -n "${ONLY:-}" ] || faas_cli
   log "done in $((SECONDS - t0)) s: node image $NODE_IMAGE; kind, kubectl, helm in $BIN"
 }
 
