@@ -103,6 +103,7 @@ def test_functions_scale_as_stack_yml_says():
         container = template["spec"]["containers"][0]
         assert container["image"] == spec.image
         assert container["readinessProbe"]["httpGet"]["path"] == "/_/ready"
+        assert container["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
         assert {e["name"]: e["value"] for e in container.get("env", [])} == function_environment(spec)
 
 
