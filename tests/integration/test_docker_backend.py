@@ -164,3 +164,28 @@ def test_stop_drains_and_the_container_exits_zero(gw):
         time.sleep(0.2)
     assert any(t.endswith("exited (code 0)") for t in texts), texts
     assert docker("ps", "-q", "--filter", "label=dev.scalezero.instance") == ""
+
+
+def test_one_function_on_docker_beside_process_functions(tmp_path, greet_image):
+    """Default backend, one function annotated scalezero.dev/backend: docker."""
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "handler.py").write_text(
+        "def handle(event, context):\n    return 'local'\n")
+    p = start_gateway(tmp_path, {"local": {"handler": "./local"}})
+    try:
+        assert p.json("/system/info")["provider"]["orchestration"] == "process"
+        assert p.request("POST", "/system/secrets", {"name": "api-key", "value": "z"})[0] == 201
+        body = {"service": "greet", "image": IMAGE, "secrets": ["api-key"],
+                "annotations": {"scalezero.dev/backend": "docker"}}
+        status, data = deploy(p, body)
+        assert status == 202, data
+        status, _, out = p.request("POST", "/function/greet", b"cy", auth=False, timeout=120)
+        assert (status, out.decode()) == (201, "hi cy|from-wheel|z"), p.log()[-3000:]
+        assert len(docker("ps", "-q", "--filter", "label=dev.scalezero.instance").split()) == 1
+        assert p.request("POST", "/function/local", b"", auth=False)[2] == b"local"
+        bad = {**body, "annotations": {"scalezero.dev/backend": "vm"}}
+        status, data = deploy(p, bad)
+        assert status == 400 and "must be one of process, docker" in json.loads(data)["error"]
+    finally:
+        p.stop()
+    assert docker("ps", "-aq", "--filter", "label=dev.scalezero.instance") == ""

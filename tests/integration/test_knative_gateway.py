@@ -59,6 +59,7 @@ def test_backend_choice_comes_from_the_environment():
                                           "docker or knative"):
         backend_from_env({"SCALEZERO_BACKEND": "swarm"})
     assert backend_from_env({}).scales_itself is False
+    assert backend_from_env({}).orchestration == "process"  # docker only where a function asks
     assert type(backend_from_env({"SCALEZERO_BACKEND": "docker"})).__name__ == "DockerBackend"
 
 

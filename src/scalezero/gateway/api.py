@@ -18,6 +18,7 @@ from scalezero import errors
 from scalezero.errors import BadRequest, FunctionNotFound, ScalezeroError
 from scalezero.gateway.auth import REALM, Credentials
 from scalezero.gateway import logstream
+from scalezero.backends.mixed import BACKEND_ANNOTATION
 from scalezero.gateway.core import Gateway
 from scalezero.gateway.secretsapi import SECRETS, check_secrets_exist
 from scalezero.stack import DEFAULT_NAMESPACE, FunctionSpec, check_name, function_from
@@ -94,7 +95,9 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def info(request: web.Request) -> web.Response:
     version = {"release": VERSION, "sha": "", "commit_message": ""}
-    backend = type(request.app[GATEWAY].backend).__name__.removesuffix("Backend").lower()
+    gw_backend = request.app[GATEWAY].backend
+    backend = getattr(gw_backend, "orchestration", None) or \
+        type(gw_backend).__name__.removesuffix("Backend").lower()
     return web.json_response({
         "provider": {"provider": "scalezero", "orchestration": backend or "process",
                      "version": version},
@@ -228,8 +231,11 @@ async def _deploy(request: web.Request, *, create: bool, update: bool) -> None:
         else None
     if existing is None and not create:
         raise FunctionNotFound(f"function {doc.get('service')} is not deployed")
-    # Knative (scales_itself) and docker run the image; process backends run folders.
-    runs_images = bool(getattr(gw.backend, "runs_images", False) or gw.backend.scales_itself)
+    # Knative (scales_itself) and docker run the image, as does a function annotated
+    # scalezero.dev/backend: docker (backends/mixed.py); process backends run folders.
+    annotations = doc.get("annotations") if isinstance(doc.get("annotations"), dict) else {}
+    runs_images = bool(getattr(gw.backend, "runs_images", False) or gw.backend.scales_itself
+                       or annotations.get(BACKEND_ANNOTATION) == "docker")
     spec = spec_from_deployment(doc, existing.spec if existing else None,
                                 gw.config.functions_dir, gw.known, runs_images)
     check_secrets_exist(request.app[SECRETS], spec.secrets)

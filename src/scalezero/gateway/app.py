@@ -85,13 +85,17 @@ def backend_from_env(env: dict[str, str], state_dir: Path | None = None):
         return DockerBackend()
     if kind != "process":
         raise ConfigError(f"SCALEZERO_BACKEND = {kind!r}, must be process, docker or knative")
+    from scalezero.backends.docker import DockerBackend
+    from scalezero.backends.mixed import MixedBackend
     from scalezero.backends.prefork import FORKED_READY_POLL_S, PreforkBackend
     from scalezero.backends.process import ProcessConfig
     from scalezero.backends.venvs import VenvConfig
     if state_dir is None:
-        return PreforkBackend()
+        return MixedBackend(PreforkBackend(), DockerBackend)
     venvs = VenvConfig(cache_dir=Path(state_dir) / "venvs")
-    return PreforkBackend(ProcessConfig(ready_poll_s=FORKED_READY_POLL_S, venvs=venvs))
+    # Functions annotated scalezero.dev/backend: docker run their image (backends/mixed.py).
+    return MixedBackend(PreforkBackend(ProcessConfig(ready_poll_s=FORKED_READY_POLL_S,
+                                                     venvs=venvs)), DockerBackend)
 
 
 def build_gateway(config: GatewayConfig, backend=None, clock: Clock | None = None,
