@@ -6,14 +6,17 @@ parser's own errors and long credentials (16.10), dimension bombs (16.8).
 Slow clients (16.11) and the async store (16.7) have their own gateways below.
 """
 
+import asyncio
 import json
 import socket
+import time
 from urllib.parse import urlsplit
 
+import psutil
 import pytest
 
 from platform_helpers import AUTOSCALE, start_gateway
-from procs import REPO
+from procs import REPO, wait_for
 
 pytestmark = pytest.mark.slow
 YOLO = REPO / "functions" / "yolo-detect"
@@ -75,3 +78,133 @@ def raw_exchange(url: str, data: bytes, timeout_s: float = 20) -> bytes:
         except ConnectionResetError:
             pass
     return b"".join(chunks)
+
+
+def _response(raw: bytes) -> tuple[int, dict, bytes]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+PARSER_CASES = {
+    "10,000 headers": b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                      + b"".join(b"X-H%d: v\r\n" % i for i in range(10_000)) + b"\r\n",
+    "1 MB Authorization": b"GET /system/info HTTP/1.1\r\nHost: x\r\nAuthorization: Basic "
+                          + PASSWORD.encode() + b"A" * (1 << 20) + b"\r\n\r\n",
+    "1 MB header name": b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X" * (1 << 20)
+                        + PASSWORD.encode() + b": v\r\n\r\n",
+    "bad header char": b"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Basic "
+                       + PASSWORD.encode() + b"\x01\r\n\r\n",
+    "no colon": b"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization " + PASSWORD.encode()
+                + b"\r\n\r\n",
+    "1 MB URL": b"GET /function/autoscale/" + b"a" * (1 << 20) + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    "bad method": b"G\x00T / HTTP/1.1\r\nHost: x\r\n\r\n",
+    "bad version": b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
+    "bad content-length": b"POST /function/autoscale HTTP/1.1\r\nHost: x\r\nContent-Length: -5"
+                          b"\r\n\r\n",
+    "bad chunk": b"POST /function/autoscale HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
+                 b"\r\n\r\nzz\r\n" + PASSWORD.encode() + b"\r\n0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(PARSER_CASES))
+def test_parser_errors_are_json_and_echo_no_credential(gw, case):
+    status, headers, body = _response(raw_exchange(gw.url, PARSER_CASES[case]))
+    assert 400 <= status < 500, (status, body[:300])
+    assert headers.get("content-type", "").startswith("application/json"), (headers, body[:300])
+    assert _error(body)
+    assert PASSWORD.encode() not in body and b"AAAAAAAA" not in body, body[:300]
+    assert len(body) < 1000, body[:300]
+
+
+# -- slow clients (16.11) -------------------------------------------------------------
+
+SLOW_CLIENTS = 2000
+HEADER_TIMEOUT_S = 3.0
+
+
+@pytest.fixture(scope="module")
+def edge_gw(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("edge")
+    p = start_gateway(tmp, {"autoscale": {"handler": str(AUTOSCALE), "image": "x"}},
+                      "--header-timeout", f"{HEADER_TIMEOUT_S:g}s",
+                      "--max-conns-per-client", "2500")
+    yield p
+    p.stop()
+
+
+async def _slow_client(host: str, port: int, source: str, stop: asyncio.Event) -> dict:
+    """Connect from ``source`` and send a request's headers at 1 byte/s until closed or told."""
+    start = time.monotonic()
+    reader, writer = await asyncio.open_connection(host, port, local_addr=(source, 0))
+    read = asyncio.ensure_future(reader.read())  # returns at EOF: the server closed it
+    try:
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 1000:
+            writer.write(bytes([byte]))
+            done, _ = await asyncio.wait([read], timeout=1.0)
+            if done or stop.is_set():
+                break
+        closed_after = time.monotonic() - start if read.done() else None
+        answer = read.result() if read.done() and not read.exception() else b""  # or a reset
+        return {"closed_after_s": closed_after, "answer": answer}
+    finally:
+        read.cancel()
+        writer.close()
+
+
+async def _slowloris(p, n: int, source: str, hold_s: float, normal_calls: int):
+    parts = urlsplit(p.url)
+    stop = asyncio.Event()
+    clients = []
+    for i in range(n):  # a few per tick: the listen backlog is 128
+        clients.append(asyncio.ensure_future(_slow_client(parts.hostname, parts.port,
+                                                          source, stop)))
+        if i % 100 == 99:
+            await asyncio.sleep(0.05)
+    normal = []
+    for _ in range(normal_calls):
+        t0 = time.monotonic()
+        status, _, _ = await asyncio.to_thread(p.request, "GET", "/function/autoscale",
+                                               auth=False, timeout=15)
+        normal.append((status, time.monotonic() - t0))
+        await asyncio.sleep(0.3)
+    await asyncio.sleep(max(0.0, hold_s - normal_calls * 0.3))
+    stop.set()
+    return await asyncio.gather(*clients), normal
+
+
+def test_slow_clients_are_cut_off_and_do_not_deny_service(edge_gw):
+    """2000 connections sending headers at 1 byte/s from 127.0.0.2; normal calls from 127.0.0.1."""
+    proc = psutil.Process(edge_gw.proc.pid)
+    fds_before = proc.num_fds()
+    slow, normal = asyncio.run(_slowloris(edge_gw, SLOW_CLIENTS, "127.0.0.2",
+                                          hold_s=HEADER_TIMEOUT_S + 12, normal_calls=10))
+    assert [s for s, _ in normal] == [200] * 10, normal
+    assert max(t for _, t in normal) < 10, normal  # normal clients were served meanwhile
+    held = [c for c in slow if c["closed_after_s"] is None]
+    assert not held, f"{len(held)} of {SLOW_CLIENTS} slow connections still open"
+    late = [c["closed_after_s"] for c in slow if c["closed_after_s"] > HEADER_TIMEOUT_S + 10]
+    assert not late, f"{len(late)} closed late, e.g. after {late[0]:.1f} s"
+    assert sum(b'"error"' in c["answer"] and b" 408 " in c["answer"] for c in slow) > 0
+    wait_for(lambda: proc.num_fds() <= fds_before + 20, 10, "the gateway's fds to drop back",
+             lambda: f"{proc.num_fds()} fds, {fds_before} before")
+
+
+def test_connections_per_client_are_capped(tmp_path):
+    p = start_gateway(tmp_path, {"autoscale": {"handler": str(AUTOSCALE), "image": "x"}},
+                      "--max-conns-per-client", "20")
+    try:
+        parts = urlsplit(p.url)
+        held = [socket.create_connection((parts.hostname, parts.port), timeout=10,
+                                         source_address=("127.0.0.3", 0)) for _ in range(20)]
+        extra = socket.create_connection((parts.hostname, parts.port), timeout=10,
+                                         source_address=("127.0.0.3", 0))
+        status, headers, body = _response(extra.recv(65536))
+        assert status == 429 and headers.get("retry-after") == "1", (status, headers)
+        assert "too many connections" in _error(body)
+        assert p.request("GET", "/healthz", auth=False)[0] == 200  # 127.0.0.1 is another client
+        for s in held + [extra]:
+            s.close()
+    finally:
+        p.stop()

@@ -31,6 +31,7 @@ from scalezero.gateway.asyncq import LOOPBACK, AsyncConfig
 from scalezero.gateway.core import Gateway, GatewayConfig
 from scalezero.gateway.delivery import DeliveryConfig
 from scalezero.gateway.eventapi import add_event_routes, event_enqueuer
+from scalezero.gateway.edge import EdgeConfig, EdgeRunner
 from scalezero.gateway.limits import DEFAULT_MAX_HEADER_BYTES, exposure_warning, \
     header_limit_middleware, install_log_redaction, parser_limits
 from scalezero.gateway.metrics import GatewayMetrics
@@ -56,6 +57,7 @@ class UpConfig:
     async_queue: AsyncConfig = AsyncConfig()  # durable async calls (db under state_dir)
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES  # request header block limit (431 above)
     events: DeliveryConfig = DeliveryConfig()  # /events/* delivery and its bearer token
+    edge: EdgeConfig = EdgeConfig()  # header/idle timeouts, connections per client
 
     def __post_init__(self):
         if not 0 <= self.port <= 65535:
@@ -151,8 +153,8 @@ async def serve(config: UpConfig, stack: Stack, credentials: auth.Credentials,
     gateway = build_gateway(config.gateway, backend_from_env(dict(os.environ), config.state_dir))
     app = create_app(gateway, credentials, config, SecretStore(config.state_dir / "secrets"))
     install_log_redaction()
-    runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                           **parser_limits(config.max_header_bytes))
+    runner = EdgeRunner(app, config.edge, handle_signals=False, access_log=None,
+                        **parser_limits(config.max_header_bytes))
     await runner.setup()
     try:
         for spec in stack.functions.values():
@@ -196,6 +198,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="require 'Authorization: Bearer TOKEN' on /events/* (MinIO's "
                              "auth_token; default $SCALEZERO_EVENTS_TOKEN, none if unset)")
     add_async_arguments(parser)
+    add_edge_arguments(parser)
+
+
+def add_edge_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--header-timeout", default="10s",
+                        help="longest a client may take to send its request headers (408 after)")
+    parser.add_argument("--idle-timeout", default="75s",
+                        help="an idle kept-alive connection is closed after this")
+    parser.add_argument("--max-conns-per-client", type=int, default=4096,
+                        help="open connections from one IP address (429 above)")
 
 
 def add_async_arguments(parser: argparse.ArgumentParser) -> None:
@@ -229,10 +241,13 @@ def config_from_args(args: argparse.Namespace, stack_dir: Path) -> UpConfig:
         db_path=state / "async.db", workers=args.async_workers,
         max_attempts=args.async_attempts, backoff_s=parse_duration(args.async_backoff),
         callback_prefixes=tuple(args.callback_prefix or LOOPBACK))
+    edge = EdgeConfig(header_timeout_s=parse_duration(args.header_timeout),
+                      idle_timeout_s=parse_duration(args.idle_timeout),
+                      max_conns_per_client=args.max_conns_per_client)
     return UpConfig(host=args.host, port=args.port, gateway=gateway, state_dir=state,
                     max_body_bytes=parse_size(args.max_body), async_queue=async_queue,
                     max_header_bytes=parse_size(args.max_header),
-                    events=DeliveryConfig(auth_token=args.events_token))
+                    events=DeliveryConfig(auth_token=args.events_token), edge=edge)
 
 
 def main(args: argparse.Namespace) -> int:
