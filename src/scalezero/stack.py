@@ -44,6 +44,8 @@ FUNCTION_KEYS = frozenset({
     "platforms"})
 # Fields that only faas-cli build/publish reads: no effect on a running function.
 BUILD_ONLY = ("skip_build", "build_options", "build_args", "build_secrets", "platforms")
+# Kubernetes' rule for environment variable names; '=' or a NUL byte can never reach execve.
+ENV_NAME_RE = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 
 
 def check_name(name: str) -> str:
@@ -311,10 +313,25 @@ def _strmap(value: Any, what: str) -> dict[str, str]:
     if value is None:
         return {}
     if isinstance(value, list):  # build_args' list form: ["K=V"]
+        bad = [item for item in value if "=" not in str(item)]
+        if bad:
+            raise ConfigError(f"{what}: {bad[0]!r} is not KEY=VALUE (the list form)")
         value = dict(str(item).split("=", 1) for item in value)
     if not isinstance(value, dict):
         raise ConfigError(f"{what} must be a mapping of strings, got {type(value).__name__}")
     return {str(k): _scalar(v) for k, v in value.items()}
+
+
+def check_environment(env: dict[str, str], what: str) -> dict[str, str]:
+    """``env`` if every name and value can be an instance's environment, else ConfigError."""
+    for key, value in env.items():
+        if not ENV_NAME_RE.match(key):
+            raise ConfigError(f"{what}: name {key!r} is invalid: use letters, digits, '_', "
+                              "'-' and '.', not starting with a digit (no '=' or spaces)")
+        if "\0" in value:
+            raise ConfigError(f"{what}.{key}: the value holds a NUL byte, which no process "
+                              "environment can carry")
+    return env
 
 
 def _scalar(v: Any) -> str:
@@ -417,8 +434,10 @@ def function_from(name: str, raw: dict, base: Path) -> FunctionSpec:
     check_name(name)
     if not isinstance(raw, dict):
         raise ConfigError(f"functions.{name} must be a mapping")
-    env = {**_strmap(raw.get("environment"), f"functions.{name}.environment"),
-           **_environment_files(raw.get("environment_file"), name, base)}
+    env = check_environment(
+        {**_strmap(raw.get("environment"), f"functions.{name}.environment"),
+         **_environment_files(raw.get("environment_file"), name, base)},
+        f"functions.{name}.environment")
     labels = _strmap(raw.get("labels"), f"functions.{name}.labels")
     annotations = _strmap(raw.get("annotations"), f"functions.{name}.annotations")
     handler = (base / str(raw.get("handler", f"./functions/{name}"))).resolve()

@@ -1,12 +1,13 @@
 """stack.yml parsing and the one scaling mapping table."""
 
+import re
 from pathlib import Path
 
 import pytest
 
 from scalezero.errors import ConfigError
-from scalezero.stack import (SCALING_KEYS, ScalingSettings, load_stack, parse_stack,
-                             scaling_annotations, scaling_from)
+from scalezero.stack import (SCALING_KEYS, ScalingSettings, function_from, load_stack,
+                             parse_stack, scaling_annotations, scaling_from)
 from scalezero.units import parse_duration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -175,3 +176,13 @@ def test_knative_accepts_its_own_bounds():
         assert scaling_from({}, scaling_annotations(s), {}) == s
     s = scaling_from({}, {"autoscaling.knative.dev/scale-to-zero-pod-retention-period": "1500ms"}, {})
     assert scaling_annotations(s) == {"autoscaling.knative.dev/scale-to-zero-pod-retention-period": "1500ms"}
+
+
+@pytest.mark.parametrize("environment, message", [
+    ({"A=B": "1"}, "functions.f.environment: name 'A=B' is invalid"),
+    ({"OK": "a\0b"}, "functions.f.environment.OK: the value holds a NUL byte"),
+    (["A"], "functions.f.environment: 'A' is not KEY=VALUE"),
+])
+def test_an_environment_no_process_can_start_with_is_refused(environment, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        function_from("f", {"environment": environment}, Path("/"))

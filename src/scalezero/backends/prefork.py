@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scalezero.backends import tempdirs
-from scalezero.backends.base import LogLine, function_environment
+from scalezero.backends.base import LogLine
+from scalezero.backends.environment import instance_environment
 from scalezero.backends.process import ProcessBackend, ProcessConfig, launch_command
 from scalezero.backends.template import PreforkError, Template, TemplateConfig
 from scalezero.errors import ConfigError
@@ -167,7 +168,7 @@ class PreforkBackend(ProcessBackend):
         return await asyncio.shield(self._starting[spec.name])
 
     async def _start_template(self, spec: FunctionSpec) -> Template:
-        env = {**os.environ, **function_environment(spec), "PYTHONUNBUFFERED": "1"}
+        env = instance_environment(spec, os.environ)
         t = Template(str(spec.handler), self.python_of(spec.name), env, self.prefork.template,
                      lambda text: self._note(spec.name, text))
         self._folders.add(t.folder)

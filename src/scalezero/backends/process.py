@@ -24,8 +24,8 @@ from typing import Callable
 
 import aiohttp
 
-from scalezero.backends.base import (ACTIVE, DEAD, DRAINING, READY, STARTING, Instance, LogLine,
-                                     function_environment)
+from scalezero.backends.base import ACTIVE, DEAD, DRAINING, READY, STARTING, Instance, LogLine
+from scalezero.backends.environment import instance_environment
 from scalezero.backends.lifeline import die_with_parent
 from scalezero.backends.liveness import Liveness, LivenessConfig
 from scalezero.backends.startfail import (TRACEBACK, BackoffConfig, StartFailure, StartHealth,
@@ -256,7 +256,7 @@ class ProcessBackend:
                 p.liveness.suspect()
 
     async def _launch(self, p: _Proc) -> None:
-        env = {**os.environ, **function_environment(p.spec), "PYTHONUNBUFFERED": "1",
+        env = {**instance_environment(p.spec, os.environ),
                **self.secrets.env_for(p.spec.secrets, p.inst.id)}
         p.process = await self._spawn(p.spec, env)
         p.inst.pid = p.process.pid

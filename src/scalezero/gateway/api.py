@@ -15,13 +15,15 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from scalezero import errors
+from scalezero.backends.environment import check_api_environment
 from scalezero.errors import BadRequest, FunctionNotFound, ScalezeroError
 from scalezero.gateway.auth import REALM, Credentials
 from scalezero.gateway import logstream
 from scalezero.backends.mixed import BACKEND_ANNOTATION
 from scalezero.gateway.core import Gateway
 from scalezero.gateway.secretsapi import SECRETS, check_secrets_exist
-from scalezero.stack import DEFAULT_NAMESPACE, FunctionSpec, check_name, function_from
+from scalezero.stack import DEFAULT_NAMESPACE, FunctionSpec, check_environment, check_name, \
+    function_from
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -164,9 +166,13 @@ async def _json_body(request: web.Request) -> dict:
     return doc
 
 
+MAP_FIELDS = ("envVars", "labels", "annotations", "limits", "requests")  # objects in faas-provider
+
+
 def spec_from_deployment(doc: dict, existing: FunctionSpec | None, functions_dir: Path,
                          known: dict[str, FunctionSpec] | None = None,
-                         runs_images: bool = False) -> FunctionSpec:
+                         runs_images: bool = False,
+                         allow_interpreter_env: bool = False) -> FunctionSpec:
     """A FunctionDeployment body into a FunctionSpec; where its code comes from is
     ``function_source`` (``known``: every function this gateway has had)."""
     name = doc.get("service")
@@ -178,6 +184,12 @@ def spec_from_deployment(doc: dict, existing: FunctionSpec | None, functions_dir
     if doc.get("namespace") not in (None, "", DEFAULT_NAMESPACE):
         # faas-netes CE: 400 "namespace must be: openfaas-fn" (found by schemathesis).
         raise BadRequest(f"namespace = {doc.get('namespace')!r}, must be {DEFAULT_NAMESPACE}")
+    for key in MAP_FIELDS:
+        if doc.get(key) is not None and not isinstance(doc[key], dict):
+            raise BadRequest(f"{key} must be an object of strings, got {type(doc[key]).__name__}")
+    env = check_environment({str(k): str(v) for k, v in (doc.get("envVars") or {}).items()},
+                            "envVars")
+    check_api_environment(env, allow_interpreter_env)
     handler = existing.handler if existing else function_source(
         name, doc["image"], functions_dir, known or {}, runs_images)
     constraints = doc.get("constraints")
@@ -237,7 +249,8 @@ async def _deploy(request: web.Request, *, create: bool, update: bool) -> None:
     runs_images = bool(getattr(gw.backend, "runs_images", False) or gw.backend.scales_itself
                        or annotations.get(BACKEND_ANNOTATION) == "docker")
     spec = spec_from_deployment(doc, existing.spec if existing else None,
-                                gw.config.functions_dir, gw.known, runs_images)
+                                gw.config.functions_dir, gw.known, runs_images,
+                                gw.config.allow_interpreter_env)
     check_secrets_exist(request.app[SECRETS], spec.secrets)
     await gw.deploy(spec, create=create, update=update)
 

@@ -206,6 +206,9 @@ def add_edge_arguments(parser: argparse.ArgumentParser) -> None:
                         help="longest a client may take to send its request headers (408 after)")
     parser.add_argument("--idle-timeout", default="75s",
                         help="an idle kept-alive connection is closed after this")
+    parser.add_argument("--allow-interpreter-env", action="store_true",
+                        help="accept PYTHON* and LD_* envVars in deploys through the API "
+                             "(they decide what code an instance loads)")
     parser.add_argument("--max-conns-per-client", type=int, default=4096,
                         help="open connections from one IP address (429 above)")
 
@@ -235,7 +238,7 @@ def config_from_args(args: argparse.Namespace, stack_dir: Path) -> UpConfig:
                                   timeout_s=parse_duration(args.timeout)),
         loop=LoopConfig(), upstream_timeout_s=parse_duration(args.upstream_timeout),
         default_max_scale=args.max_scale,
-        functions_dir=stack_dir / "functions")
+        functions_dir=stack_dir / "functions", allow_interpreter_env=args.allow_interpreter_env)
     state = auth.state_dir(args.state_dir, dict(os.environ))
     async_queue = AsyncConfig(
         db_path=state / "async.db", workers=args.async_workers,

@@ -42,6 +42,7 @@ class GatewayConfig:
     upstream_timeout_s: float = 60.0  # longest wait for an instance's response (OpenFaaS default)
     functions_dir: Path = Path("functions")  # where functions deployed by API live (<dir>/<name>)
     default_max_scale: int = 0  # max-scale of functions without one; 0 = derive from the machine
+    allow_interpreter_env: bool = False  # accept PYTHON*/LD_* envVars from the API (see Security)
 
     def __post_init__(self):
         if self.default_max_scale < 0:
