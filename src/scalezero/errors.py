@@ -47,6 +47,11 @@ class Overloaded(ScalezeroError):
     retry_after_s = 1.0
 
 
+class InsufficientStorage(ScalezeroError):
+    status = 507
+    retry_after_s = 5.0
+
+
 class BadGateway(ScalezeroError):
     status = 502
 

@@ -9,6 +9,8 @@ Slow clients (16.11) and the async store (16.7) have their own gateways below.
 import asyncio
 import json
 import socket
+import sqlite3
+import stat
 import time
 from urllib.parse import urlsplit
 
@@ -17,6 +19,7 @@ import pytest
 
 from platform_helpers import AUTOSCALE, start_gateway
 from procs import REPO, wait_for
+from reliability import recorder_function, wait_terminal
 
 pytestmark = pytest.mark.slow
 YOLO = REPO / "functions" / "yolo-detect"
@@ -208,3 +211,78 @@ def test_connections_per_client_are_capped(tmp_path):
             s.close()
     finally:
         p.stop()
+
+
+# -- async store growth and contents (16.7) ---------------------------------------------
+
+SLOW = REPO / "tests" / "fixtures" / "functions" / "slow"
+SECRET = "secret-token-Ah7"
+MB3 = b"z" * (3 << 20)
+
+
+@pytest.fixture(scope="module")
+def store_gw(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("store")
+    functions = {
+        "recorder": recorder_function(tmp / "record.txt"),
+        "keeper": {**recorder_function(tmp / "record2.txt"),
+                   "annotations": {"scalezero.dev/async-forward-credentials": "true"}},
+        "slow": {"handler": str(SLOW), "image": "x"},
+    }
+    p = start_gateway(tmp, functions, "--async-max-store", "8Mi", "--async-retention", "3s",
+                      "--async-workers", "1", "--max-body", "8Mi")
+    yield p
+    p.stop()
+
+
+def _submit(p, function: str, body: bytes, query: str = "", headers=None):
+    return p.request("POST", f"/async-function/{function}{query}", body, auth=False,
+                     headers=headers)
+
+
+def _stored_headers(p, call_id: str) -> dict:
+    with sqlite3.connect(f"file:{p.state_dir / 'async.db'}?mode=ro", uri=True) as db:
+        row = db.execute("SELECT headers FROM calls WHERE id=?", (call_id,)).fetchone()
+    return {k.lower(): v for k, v in json.loads(row[0])}
+
+
+def _store_bytes(p) -> int:
+    return sum(f.stat().st_size for f in p.state_dir.glob("async.db*"))
+
+
+def test_async_store_keeps_no_credentials_is_private_and_does_not_grow(store_gw):
+    creds = {"Authorization": f"Bearer {SECRET}", "Cookie": f"session={SECRET}"}
+    ids = []
+    for _ in range(10):  # 30 MB through the store, one call at a time
+        status, h, _ = _submit(store_gw, "recorder", MB3, headers=creds)
+        assert status == 202
+        ids.append(h["X-Call-Id"])
+        assert "authorization" not in _stored_headers(store_gw, ids[-1])
+        wait_terminal(store_gw, ids[-1:], timeout_s=60)
+    kept = {"Authorization": "Bearer kept-token", "Cookie": "session=kept-token"}
+    status, h, _ = _submit(store_gw, "keeper", b"{}", headers=kept)  # configured to get them
+    stored = _stored_headers(store_gw, h["X-Call-Id"])
+    assert (stored["authorization"], stored["cookie"]) == ("Bearer kept-token", "session=kept-token")
+    state = store_gw.state_dir
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    for f in state.glob("async.db*"):
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+    wait_for(lambda: store_gw.request("GET", f"/async-function/calls/{ids[0]}",
+                                      auth=False)[0] == 404, 20,
+             "the first call to be deleted after the 3 s retention")
+    wait_for(lambda: _store_bytes(store_gw) < (8 << 20), 20,
+             "the store to shrink under 8 MB after 30 MB went through it",
+             lambda: f"{_store_bytes(store_gw)} bytes")
+    for f in state.glob("async.db*"):
+        assert SECRET.encode() not in f.read_bytes(), f
+
+
+def test_a_full_async_store_answers_507_with_retry_after(store_gw):
+    statuses = [_submit(store_gw, "slow", MB3, "?sleep_s=3")[:2] for _ in range(3)]
+    assert [s for s, _ in statuses[:2]] == [202, 202], statuses
+    status, headers, body = _submit(store_gw, "slow", MB3, "?sleep_s=3")
+    assert status == 507 and headers["Retry-After"] == "5", (status, body[:300])
+    assert "async store is full" in _error(body)
+    accepted = [h["X-Call-Id"] for s, h in statuses if s == 202]
+    assert set(wait_terminal(store_gw, accepted, timeout_s=60)) == set(accepted)
+    assert _submit(store_gw, "slow", MB3)[0] == 202  # room again once they finished

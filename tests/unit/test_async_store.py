@@ -1,11 +1,13 @@
 """The async call store (SQLite), retry schedule and callback URL rule, without a gateway."""
 
+import stat
+
 import pytest
 
 from scalezero.errors import BadRequest, ConfigError
 from scalezero.gateway.asyncq import LOOPBACK, AsyncConfig, backoff_s, retryable
 from scalezero.gateway.callback import check_callback_url
-from scalezero.gateway.callstore import DONE, FAILED, Call, CallStore
+from scalezero.gateway.callstore import DONE, FAILED, SENT, Call, CallStore, StoreFull
 
 
 def call(cid: str, callback: str | None = None) -> Call:
@@ -99,3 +101,34 @@ def test_loopback_callbacks_are_allowed(url):
 def test_other_callbacks_are_refused(url):
     with pytest.raises(BadRequest):
         check_callback_url(url, LOOPBACK)
+
+
+def test_a_full_store_refuses_a_call_and_finished_calls_give_their_room_back(store):
+    store.add(Call("big", "f", "POST", "/", "", [], b"x" * 600, None), 0, max_bytes=1000)
+    with pytest.raises(StoreFull, match="async store is full") as err:
+        store.add(Call("next", "f", "POST", "/", "", [], b"x" * 600, None), 0, max_bytes=1000)
+    assert err.value.status == 507 and err.value.retry_after_s == 5
+    (claimed,) = store.claim(1, 1)
+    store.finish(claimed.id, DONE, 200, {}, b"result", 0.1, None, 2)  # no callback: no result
+    assert store.stored_bytes() == 0
+    assert store.add(Call("next", "f", "POST", "/", "", [], b"x" * 600, None), 3, max_bytes=1000)
+
+
+def test_prune_deletes_finished_calls_past_retention_but_not_pending_callbacks(store):
+    for cid, cb in (("plain", None), ("cb", "http://127.0.0.1:9/cb"), ("queued", None)):
+        store.add(call(cid, cb), 0)
+    for c in store.claim(2, 1):
+        store.finish(c.id, DONE, 200, {}, b"result", 0.1, None, 2)
+    assert store.prune(finished_before=1) == 0  # finished at 2: not yet past retention
+    assert store.prune(finished_before=10) == 1  # "cb" waits for its callback
+    assert store.get("plain") is None and store.get("cb") and store.get("queued")
+    store.callback_outcome("cb", SENT, None, None)
+    assert store.prune(finished_before=10) == 1 and store.get("cb") is None
+
+
+def test_store_files_are_private(tmp_path):
+    s = CallStore.open(tmp_path / "state" / "async.db")
+    s.add(call("c0"), 0)
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+    assert {stat.S_IMODE(f.stat().st_mode) for f in (tmp_path / "state").iterdir()} == {0o600}
+    s.close()

@@ -224,6 +224,11 @@ def add_async_arguments(parser: argparse.ArgumentParser) -> None:
                         help="deliveries of an async call (retried on 429/5xx) before it fails")
     parser.add_argument("--async-backoff", default="500ms",
                         help="first retry delay of an async call; doubles per attempt")
+    parser.add_argument("--async-retention", default="24h",
+                        help="a finished async call's status is kept this long, e.g. 24h")
+    parser.add_argument("--async-max-store", default="1Gi",
+                        help="bodies the async store may hold (waiting calls, results awaiting "
+                             "their callback); 507 above, e.g. 1Gi")
     parser.add_argument("--callback-prefix", action="append", default=None,
                         help="allowed X-Callback-Url prefix (repeatable; default: loopback)")
     # uvloop measured no faster here (warm no-op request through the gateway: +1.13 ms
@@ -243,7 +248,9 @@ def config_from_args(args: argparse.Namespace, stack_dir: Path) -> UpConfig:
     async_queue = AsyncConfig(
         db_path=state / "async.db", workers=args.async_workers,
         max_attempts=args.async_attempts, backoff_s=parse_duration(args.async_backoff),
-        callback_prefixes=tuple(args.callback_prefix or LOOPBACK))
+        callback_prefixes=tuple(args.callback_prefix or LOOPBACK),
+        retention_s=parse_duration(args.async_retention),
+        max_store_bytes=parse_size(args.async_max_store))
     edge = EdgeConfig(header_timeout_s=parse_duration(args.header_timeout),
                       idle_timeout_s=parse_duration(args.idle_timeout),
                       max_conns_per_client=args.max_conns_per_client)

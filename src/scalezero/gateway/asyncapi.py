@@ -26,6 +26,9 @@ from scalezero.gateway.proxy import HOP_BY_HOP
 ASYNC_QUEUE = web.AppKey("async_queue", AsyncQueue)
 CALL_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 DROPPED = HOP_BY_HOP | {"x-callback-url", "x-call-id"}
+# Credentials are stored with the call only for functions that ask for them (annotation).
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+FORWARD_CREDENTIALS = "scalezero.dev/async-forward-credentials"
 STATUS_PREFIX = "/async-function/calls/"
 
 
@@ -53,6 +56,13 @@ def _function(gateway, target: str) -> str:
     return name
 
 
+def _wants_credentials(gateway, name: str) -> bool:
+    flag = gateway.record(name).spec.annotations.get(FORWARD_CREDENTIALS, "false")
+    if flag.strip().lower() not in ("true", "false"):
+        raise BadRequest(f"{FORWARD_CREDENTIALS} = {flag!r} on {name}, must be true or false")
+    return flag.strip().lower() == "true"
+
+
 def _call_id(request: web.Request) -> str:
     given = request.headers.get("X-Call-Id")
     if given is None:
@@ -73,7 +83,8 @@ async def accept(request: web.Request) -> web.Response:
     call_id = _call_id(request)
     prefix = f"/async-function/{target}"
     raw = request.rel_url.raw_path
-    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in DROPPED]
+    dropped = DROPPED if _wants_credentials(queue.gateway, name) else DROPPED | CREDENTIAL_HEADERS
+    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in dropped]
     headers += [("X-Call-Id", call_id), ("X-Forwarded-Host", request.host),
                 ("X-Forwarded-For", request.remote or "")]
     call = Call(call_id, name, request.method, raw[len(prefix):] or "/",

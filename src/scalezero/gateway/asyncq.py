@@ -50,12 +50,17 @@ class AsyncConfig:
     callback_prefixes: tuple[str, ...] = LOOPBACK  # X-Callback-Url must start with one
     poll_s: float = 0.1  # longest sleep of the dispatcher between looks at the table
     drain_timeout_s: float = 10.0  # on stop, wait this long for running calls
+    retention_s: float = 24 * 3600.0  # a finished call's status is deleted this long after
+    max_store_bytes: int = 1 << 30  # bodies of waiting calls and pending results (507 above)
 
     def __post_init__(self):
         for name in ("workers", "max_attempts", "callback_attempts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} = {getattr(self, name)}, must be >= 1")
-        for name in ("backoff_s", "backoff_max_s", "callback_timeout_s", "poll_s"):
+        if self.max_store_bytes < 1:
+            raise ConfigError(f"max_store_bytes = {self.max_store_bytes}, must be >= 1")
+        for name in ("backoff_s", "backoff_max_s", "callback_timeout_s", "poll_s",
+                     "retention_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} = {getattr(self, name)}, must be > 0")
 
@@ -84,6 +89,7 @@ class AsyncQueue:
         self._stopping = False
         self._task: asyncio.Task | None = None
         self._http: aiohttp.ClientSession | None = None
+        self._pruned_at = 0.0  # monotonic time of the last prune
         # accepted, retried, done, failed, callback_sent, callback_failed (per function).
         self.outcomes = Counter("scalezero_async_calls", "Async calls by outcome",
                                 ["function_name", "outcome"],
@@ -131,7 +137,7 @@ class AsyncQueue:
 
     async def accept(self, call: Call) -> bool:
         """Store a call durably; False if a call with that id already exists."""
-        added = await self.db("add", call, wall_now())
+        added = await self.db("add", call, wall_now(), self.config.max_store_bytes)
         if added:
             self.outcomes.labels(call.function, "accepted").inc()
         self._wake.set()
@@ -143,6 +149,7 @@ class AsyncQueue:
     async def _dispatch(self) -> None:
         while not self._stopping:
             await self._start_due()
+            await self._prune()
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.config.poll_s)
@@ -158,6 +165,17 @@ class AsyncQueue:
             if row[0] not in {getattr(t, "call_id", None) for t in self._running.callbacks}:
                 task = self._spawn(self._running.callbacks, self._callback(row))
                 task.call_id = row[0]
+
+    async def _prune(self) -> None:
+        """Delete finished calls past their retention; at most every retention/2 (or minute)."""
+        every_s = min(60.0, self.config.retention_s / 2)
+        if time.monotonic() - self._pruned_at < every_s:
+            return
+        self._pruned_at = time.monotonic()
+        gone = await self.db("prune", wall_now() - self.config.retention_s)
+        if gone:
+            log.info("async: deleted %d finished call(s) older than %g s", gone,
+                     self.config.retention_s)
 
     def _spawn(self, group: set, coro) -> asyncio.Task:
         task = asyncio.create_task(coro)

@@ -11,15 +11,26 @@ the call after restart (at-least-once, with the same ``X-Call-Id``). Callbacks
 have their own state (``pending -> sent | failed``) so a result is never
 re-computed just to re-send its callback.
 
+What is kept, and for how long: a call's request body until it finishes (it is
+never run again after that), its result body until its callback is sent or has
+failed (the status never shows bodies), and the row itself until ``prune``
+deletes it, ``retention_s`` after it finished. ``add`` refuses a call whose body
+would take the stored bodies over ``max_bytes`` (``StoreFull``, a 507). The file,
+its WAL and shared-memory files are 0600 in a 0700 folder: they hold request
+bodies, and whatever headers a function is configured to receive.
+
 Every method is synchronous; ``AsyncQueue`` runs them on one dedicated thread,
 which also owns the connection (sqlite3 objects stay on their thread).
 """
 
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from scalezero.errors import InsufficientStorage
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 PENDING, SENT = "pending", "sent"
@@ -53,6 +64,21 @@ class Call:
     attempts: int = 0  # deliveries started so far
 
 
+class StoreFull(InsufficientStorage):
+    """No room for a new call's body under the store's size cap."""
+
+
+def _private(path: Path) -> None:
+    """The folder 0700, the database and its WAL/shm files 0600 (SQLite gives the WAL
+    and shm files the database file's mode, so creating that one 0600 first suffices)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if f.exists():
+            os.chmod(f, 0o600)
+
+
 class CallStore:
     """The calls table; open with ``CallStore.open(path)``."""
 
@@ -61,9 +87,12 @@ class CallStore:
 
     @classmethod
     def open(cls, path: Path) -> "CallStore":
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _private(path)
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        # Freed pages go back to the file system on prune (takes effect in a new file).
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA journal_size_limit=67108864")  # WAL truncated to 64 MiB
         # FULL: every commit is fsynced, so an accepted call survives power loss too.
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=5000")
@@ -73,8 +102,30 @@ class CallStore:
     def close(self) -> None:
         self.conn.close()
 
-    def add(self, call: Call, now: float) -> bool:
-        """Store a new queued call (committed and fsynced on return); False if the id exists."""
+    def add(self, call: Call, now: float, max_bytes: int | None = None) -> bool:
+        """Store a new queued call (committed and fsynced on return); False if the id exists.
+
+        StoreFull if its body would take the stored bodies over ``max_bytes``."""
+        with self._tx():
+            if max_bytes is not None:
+                self._check_room(len(call.body), max_bytes)
+            return self._insert(call, now)
+
+    def _check_room(self, size: int, max_bytes: int) -> None:
+        stored = self.stored_bytes()
+        if stored + size > max_bytes:
+            raise StoreFull(
+                f"the async store is full: {stored} bytes of calls waiting or awaiting their "
+                f"callback, and this body is {size}; the cap is {max_bytes} "
+                "(scalezero up --async-max-store); retry once calls have finished",
+                retry_after_s=5)
+
+    def stored_bytes(self) -> int:
+        """Bytes of request and result bodies the store holds now."""
+        return self.conn.execute("SELECT COALESCE(SUM(length(body) + COALESCE("
+                                 "length(result_body), 0)), 0) FROM calls").fetchone()[0]
+
+    def _insert(self, call: Call, now: float) -> bool:
         cur = self.conn.execute(
             "INSERT OR IGNORE INTO calls (id, function, method, path, query, headers, body,"
             " callback_url, state, next_at, created_at, updated_at, callback_state)"
@@ -107,11 +158,14 @@ class CallStore:
 
     def finish(self, call_id: str, state: str, status: int | None, headers: dict,
                body: bytes, duration_s: float, reason: str | None, now: float) -> None:
-        """Record the outcome (``done`` or ``failed``) in one transaction."""
+        """Record the outcome (``done`` or ``failed``) in one transaction; the request body
+        goes (a finished call is never run again), the result stays only for a callback."""
         self.conn.execute(
-            "UPDATE calls SET state=?, result_status=?, result_headers=?, result_body=?,"
+            "UPDATE calls SET state=?, result_status=?, result_headers=?,"
+            " result_body=CASE WHEN callback_state=? THEN ? ELSE NULL END, body=x'',"
             " duration_s=?, reason=?, updated_at=?, callback_next_at=? WHERE id=?",
-            (state, status, json.dumps(headers), body, duration_s, reason, now, now, call_id))
+            (state, status, json.dumps(headers), PENDING, body, duration_s, reason, now, now,
+             call_id))
 
     def retry(self, call_id: str, next_at: float, reason: str, now: float) -> None:
         """Back to the queue, due at ``next_at``."""
@@ -131,8 +185,24 @@ class CallStore:
                          reason: str | None) -> None:
         self.conn.execute(
             "UPDATE calls SET callback_state=?, callback_next_at=?, callback_reason=?,"
-            " callback_attempts=callback_attempts+1 WHERE id=?",
-            (state, next_at, reason, call_id))
+            " callback_attempts=callback_attempts+1,"
+            " result_body=CASE WHEN ? THEN result_body ELSE NULL END WHERE id=?",
+            (state, next_at, reason, state == PENDING, call_id))
+
+    def prune(self, finished_before: float) -> int:
+        """Delete calls finished (callback included) before ``finished_before``, give free
+        pages back to the file system; how many calls were deleted."""
+        cur = self.conn.execute(
+            "DELETE FROM calls WHERE state IN (?,?) AND updated_at<?"
+            " AND (callback_state IS NULL OR callback_state IN (?,?))",
+            (DONE, FAILED, finished_before, SENT, FAILED))
+        free_pages = self.conn.execute("PRAGMA freelist_count").fetchone()[0]
+        if cur.rowcount or free_pages > 256:  # also the pages of bodies cleared by finish
+            # executescript steps the pragma to its end (execute frees one page). Then a
+            # TRUNCATE checkpoint, so the file and its WAL shrink on disk, not only inside.
+            self.conn.executescript("PRAGMA incremental_vacuum;")
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return cur.rowcount
 
     def get(self, call_id: str) -> dict | None:
         """The public status of a call (no bodies), or None."""
