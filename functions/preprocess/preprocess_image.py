@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from scalezero.runtime.images import ImageRejected, check_encoded
+
 FORMATS = ("JPEG", "PNG", "WEBP")  # accepted input formats
 PAD = (114, 114, 114)  # letterbox fill, Ultralytics' grey
 
@@ -54,9 +56,10 @@ def _verify(data: bytes, max_pixels: int) -> tuple[str, tuple[int, int]]:
             fmt, size = probe.format, probe.size
             if fmt not in FORMATS:
                 raise Rejected(f"format {fmt} is not accepted (JPEG, PNG or WebP only)")
-            if size[0] * size[1] > max_pixels:
-                raise Rejected(f"{size[0]}x{size[1]} pixels is more than max_pixels ({max_pixels})")
+            check_encoded(fmt, size, data, max_pixels)  # too large or truncated: not decoded
             probe.verify()
+    except ImageRejected as e:
+        raise Rejected(str(e)) from None
     except UnidentifiedImageError:
         raise Rejected("not a recognisable image (JPEG, PNG or WebP expected)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:

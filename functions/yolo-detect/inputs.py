@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from scalezero.runtime.images import ImageRejected, check_encoded
+
 FORMATS = {"JPEG", "PNG", "WEBP"}  # what the function promises to accept
 URL_TIMEOUT_S = 10.0  # bound on fetching {"url": ...}
 
@@ -154,9 +156,10 @@ def decode(data: bytes, max_pixels: int) -> Image.Image:
         raise BadInput(f"body is a corrupt image header ({type(e).__name__}: {e})") from None
     if image.format not in FORMATS:
         raise BadInput(f"unsupported image format {image.format}: send JPEG, PNG or WebP")
-    w, h = image.size
-    if w * h > max_pixels:
-        raise BadInput(f"image is {w}x{h} = {w * h} pixels, more than max_pixels = {max_pixels}")
+    try:
+        check_encoded(image.format, image.size, data, max_pixels)  # before any pixel is decoded
+    except ImageRejected as e:
+        raise BadInput(str(e)) from None
     try:
         image.load()
         # Phones store rotation in EXIF; cv2.imread (Ultralytics) applies it, so do we.

@@ -7,19 +7,23 @@ Slow clients (16.11) and the async store (16.7) have their own gateways below.
 """
 
 import asyncio
+import io
 import json
 import socket
 import sqlite3
 import stat
+import struct
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import psutil
 import pytest
+from PIL import Image
 
 from platform_helpers import AUTOSCALE, start_gateway
 from procs import REPO, wait_for
-from reliability import recorder_function, wait_terminal
+from reliability import instance_pids, recorder_function, wait_terminal
 
 pytestmark = pytest.mark.slow
 YOLO = REPO / "functions" / "yolo-detect"
@@ -286,3 +290,43 @@ def test_a_full_async_store_answers_507_with_retry_after(store_gw):
     accepted = [h["X-Call-Id"] for s, h in statuses if s == 202]
     assert set(wait_terminal(store_gw, accepted, timeout_s=60)) == set(accepted)
     assert _submit(store_gw, "slow", MB3)[0] == 202  # room again once they finished
+
+
+# -- dimension bombs (16.8) -------------------------------------------------------------
+
+def _jpeg(size, **kw) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (120, 30, 200)).save(buf, "JPEG", **kw)
+    return buf.getvalue()
+
+
+def _sof_bomb(w: int, h: int) -> bytes:
+    """A real 64x64 JPEG whose frame header says ``w`` x ``h`` (libjpeg fills the rest grey)."""
+    data = bytearray(_jpeg((64, 64)))
+    struct.pack_into(">HH", data, data.find(b"\xff\xc0") + 5, h, w)
+    return bytes(data)
+
+
+BOMBS = {
+    "6000x6000 in 692 bytes": _sof_bomb(6000, 6000),
+    "6000x6000 cut to 5 KB": _jpeg((6000, 6000), quality=10)[:5000],
+    "30000x30000 header": _sof_bomb(30000, 30000),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BOMBS))
+def test_dimension_bombs_are_400_before_decoding(gw, case):
+    status, _, body = gw.request("POST", "/function/yolo-detect?format=jpeg", BOMBS[case],
+                                 auth=False, headers={"Content-Type": "image/jpeg"})
+    assert status == 400, (status, body[:300])
+    assert any(why in _error(body) for why in ("truncated", "max_pixels", "too large"))
+
+
+def test_eight_bombs_at_once_do_not_grow_the_instance(gw):
+    def send(_):
+        return gw.request("POST", "/function/yolo-detect?format=jpeg",
+                          BOMBS["6000x6000 in 692 bytes"], auth=False)[0]
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(send, range(8))) == [400] * 8
+    rss = [psutil.Process(pid).memory_info().rss for pid in instance_pids(gw.proc.pid)]
+    assert max(rss) < 600 << 20, [r >> 20 for r in rss]  # eight decoded bombs: over 1.5 GB

@@ -50,6 +50,7 @@ class Instance:
     ready_at: float | None = None  # monotonic seconds when /_/ready first answered 200
     pid: int | None = None  # process id where there is one
     inflight: int = 0  # requests the gateway has in flight to it right now
+    exit_reason: str | None = None  # why it died, when the backend knows (out of memory)
 
 
 @dataclass(frozen=True)

@@ -144,16 +144,16 @@ class PreforkBackend(ProcessBackend):
         await asyncio.gather(*(self._drop_template(n) for n in list(self._templates)))
         tempdirs.remove(self._folders)
 
-    async def _spawn(self, spec: FunctionSpec, env: dict[str, str]):
+    async def _spawn(self, spec: FunctionSpec, env: dict[str, str], cgroup: str | None = None):
         mode = self._modes.get(spec.name) or prefork_mode(spec)
         if not mode.enabled:
-            return await super()._spawn(spec, env)
+            return await super()._spawn(spec, env, cgroup)
         try:
             template = await self._template(spec)
-            return await template.fork(env)
+            return await template.fork(env, cgroup)
         except PreforkError as e:
             self._note(spec.name, f"[scalezero] pre-forked start failed ({e}); starting plain")
-            return await super()._spawn(spec, env)
+            return await super()._spawn(spec, env, cgroup)
 
     async def _template(self, spec: FunctionSpec) -> Template:
         """The function's running template, started (once, shared) if there is none."""

@@ -28,6 +28,7 @@ from scalezero.backends.base import ACTIVE, DEAD, DRAINING, READY, STARTING, Ins
 from scalezero.backends.environment import instance_environment
 from scalezero.backends.lifeline import die_with_parent
 from scalezero.backends.liveness import Liveness, LivenessConfig
+from scalezero.backends.memlimit import MemoryLimits, join, memory_limit_bytes
 from scalezero.backends.startfail import (TRACEBACK, BackoffConfig, StartFailure, StartHealth,
                                           error_line)
 from scalezero.backends.output import read_lines
@@ -38,6 +39,13 @@ from scalezero.stack import FunctionSpec
 
 log = logging.getLogger(__name__)
 LISTENING = "LISTENING "
+
+
+def _preexec(gateway_pid: int, cgroup: str | None) -> None:
+    """In the child before exec: die with the gateway (no orphans on SIGKILL), and run
+    inside its memory cgroup from its first allocation."""
+    die_with_parent(gateway_pid)
+    join(cgroup)
 
 
 def launch_command(spec: FunctionSpec, python: str) -> list[str]:
@@ -80,6 +88,7 @@ class _Proc:
     liveness: Liveness | None = None  # its health probes, once ready
     stopping: bool = False  # we asked it to stop: its exit is not a crash
     start_failed: str = ""  # why the backend gave up on it before it was ready
+    cgroup: str | None = None  # its memory cgroup (limits.memory), if enforced
 
 
 class ProcessBackend:
@@ -103,6 +112,7 @@ class ProcessBackend:
         self._envs = FunctionEnvs(self.config.venvs, self.config.python, self._progress)
         self._python: dict[str, str] = {}  # interpreter per function (its venv's, if any)
         self.secrets = InstanceSecrets()  # the gateway sets .store (scalezero.secrets)
+        self._memory = MemoryLimits()  # per-instance memory cgroups
 
     # -- the Backend protocol -------------------------------------------------
 
@@ -176,6 +186,7 @@ class ProcessBackend:
             task.cancel()
         await asyncio.gather(*(self._stop(p) for p in procs), return_exceptions=True)
         self.secrets.close()
+        self._memory.close()
         if self._http is not None:
             await self._http.close()
 
@@ -258,7 +269,8 @@ class ProcessBackend:
     async def _launch(self, p: _Proc) -> None:
         env = {**instance_environment(p.spec, os.environ),
                **self.secrets.env_for(p.spec.secrets, p.inst.id)}
-        p.process = await self._spawn(p.spec, env)
+        p.cgroup = self._memory.create(p.inst.id, memory_limit_bytes(p.spec))
+        p.process = await self._spawn(p.spec, env, p.cgroup)
         p.inst.pid = p.process.pid
         p.lines = read_lines(p.process.stdout)
         while True:
@@ -272,8 +284,9 @@ class ProcessBackend:
             self._log(p, text)
         p.pump = asyncio.create_task(self._pump_logs(p))
 
-    async def _spawn(self, spec: FunctionSpec, env: dict[str, str]):
-        """Start one instance process; the hook PreforkBackend overrides (backends/prefork.py).
+    async def _spawn(self, spec: FunctionSpec, env: dict[str, str], cgroup: str | None = None):
+        """Start one instance process (in memory cgroup ``cgroup``, if any); the hook
+        PreforkBackend overrides (backends/prefork.py).
 
         Returns an asyncio Process, or an object with the same ``pid``, ``returncode``,
         ``stdout`` (a StreamReader), ``wait()``, ``send_signal()`` and ``kill()``.
@@ -282,7 +295,7 @@ class ProcessBackend:
         # stops the instances itself, in order.
         return await asyncio.create_subprocess_exec(
             *self.command(spec, self.python_of(spec.name)), env=env, start_new_session=True,
-            preexec_fn=functools.partial(die_with_parent, os.getpid()),  # no orphans on SIGKILL
+            preexec_fn=functools.partial(_preexec, os.getpid(), cgroup),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT)
 
@@ -346,12 +359,13 @@ class ProcessBackend:
         code = p.process.returncode if p.process else None
         crashed = not p.stopping
         never_ready = p.inst.ready_at is None and (crashed or bool(p.start_failed))
+        self._note_oom(p)
         p.inst.state = DEAD
         self.secrets.release(p.inst.id)
         procs = self._procs.get(p.inst.function)
         if procs is not None and p in procs:
             procs.remove(p)
-        if crashed:
+        if crashed and not p.inst.exit_reason:
             self._log(p, f"[scalezero] instance exited unexpectedly (code {code})")
         name = p.inst.function
         if never_ready and name in self._specs:
@@ -384,6 +398,15 @@ class ProcessBackend:
         log.info("%s: %s", name, text)
         self._logs.setdefault(name, deque(maxlen=self.config.log_lines)).append(
             LogLine(time.time(), f"{name}-build", text))
+
+    def _note_oom(self, p: _Proc) -> None:
+        """Say so when the kernel stopped the instance at its memory limit."""
+        if self._memory.oom_killed(p.cgroup):
+            p.inst.exit_reason = (f"out of memory: the instance was killed at its memory limit "
+                                  f"of {p.spec.limits.get('memory')} (limits.memory)")
+            self._log(p, f"[scalezero] {p.inst.exit_reason}")
+            log.error("%s of %s: %s", p.inst.id, p.inst.function, p.inst.exit_reason)
+        self._memory.remove(p.cgroup)
 
     def _log(self, p: _Proc, text: str) -> None:
         buf = self._logs.get(p.inst.function)

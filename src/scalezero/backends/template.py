@@ -176,8 +176,9 @@ class Template:
             if text.startswith(marker):
                 return
 
-    async def fork(self, env: dict[str, str]) -> ForkedProcess:
-        """One new instance with ``env``; PreforkError if the template cannot fork."""
+    async def fork(self, env: dict[str, str], cgroup: str | None = None) -> ForkedProcess:
+        """One new instance with ``env`` (in memory cgroup ``cgroup``, if any); PreforkError
+        if the template cannot fork."""
         from scalezero.runtime.prefork_template import FORKED
         if not self.alive:
             raise PreforkError("the template is not running")
@@ -188,7 +189,7 @@ class Template:
                 lambda: asyncio.StreamReaderProtocol(reader), self._socket)
         except OSError as e:
             raise PreforkError(f"cannot reach the template: {e}") from None
-        transport.write(json.dumps({"env": env}).encode() + b"\n")
+        transport.write(json.dumps({"env": env, "cgroup": cgroup}).encode() + b"\n")
         try:
             line = await asyncio.wait_for(reader.readline(), self.config.fork_timeout_s)
         except asyncio.TimeoutError:

@@ -17,7 +17,7 @@ from typing import Callable
 
 from multidict import CIMultiDict
 
-from scalezero.backends.base import READY, Backend, count
+from scalezero.backends.base import DEAD, READY, Backend, Instance, count
 from scalezero.clock import Clock
 from scalezero.errors import (BadGateway, ConfigError, Conflict, FunctionNotFound, NotReady,
                              ScalezeroError, UpstreamTimeout)
@@ -232,6 +232,10 @@ class Gateway:
         except UpstreamTimeout:
             self._suspect(inst)
             raise
+        except BadGateway as e:
+            if inst is None or isinstance(e, Unreachable):
+                raise
+            raise await _why_it_died(inst, e) from None
         finally:
             if inst is not None:
                 self.activator.release(inst)
@@ -303,3 +307,14 @@ def _with(headers: Headers, extra: list[tuple[str, str]]) -> list[tuple[str, str
 
 def _rfc3339() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _why_it_died(inst: Instance, err: BadGateway, wait_s: float = 1.0) -> BadGateway:
+    """``err``, with the backend's reason when the instance died of something it knows
+    (out of memory); its exit is noticed within milliseconds of the dropped connection."""
+    deadline = time.monotonic() + wait_s
+    while inst.state != DEAD and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    if inst.exit_reason:
+        return BadGateway(f"{err}: {inst.exit_reason}")
+    return err

@@ -133,7 +133,7 @@ def _reap() -> None:
 def _fork_one(conn: socket.socket, closables: list[int], function_dir: Path,
               backend_pid: int, handler: Handler | None) -> None:
     try:
-        env = _read_request(conn)
+        env, cgroup = _read_request(conn)
     except (OSError, ValueError) as e:
         log.warning("dropping a bad fork request: %s", e)
         conn.close()
@@ -144,7 +144,7 @@ def _fork_one(conn: socket.socket, closables: list[int], function_dir: Path,
     if pid == 0:
         code = 70  # EX_SOFTWARE, if anything below raises
         try:
-            code = _child(conn, closables, function_dir, env, backend_pid, handler)
+            code = _child(conn, closables, function_dir, env, backend_pid, handler, cgroup)
         except BaseException:  # never return into the template's loop
             traceback.print_exc()
         finally:
@@ -154,7 +154,8 @@ def _fork_one(conn: socket.socket, closables: list[int], function_dir: Path,
     conn.close()
 
 
-def _read_request(conn: socket.socket) -> dict[str, str]:
+def _read_request(conn: socket.socket) -> tuple[dict[str, str], str | None]:
+    """The instance's environment, and the memory cgroup to run it in (None: none)."""
     conn.settimeout(REQUEST_TIMEOUT_S)
     data = b""
     while not data.endswith(b"\n"):
@@ -163,15 +164,20 @@ def _read_request(conn: socket.socket) -> dict[str, str]:
             raise ValueError("connection closed before a full request line")
         data += chunk
     conn.settimeout(None)
-    env = json.loads(data).get("env")
-    if not isinstance(env, dict):
-        raise ValueError('the request must be {"env": {...}}')
-    return {str(k): str(v) for k, v in env.items()}
+    doc = json.loads(data)
+    env, cgroup = doc.get("env"), doc.get("cgroup")
+    if not isinstance(env, dict) or not isinstance(cgroup, (str, type(None))):
+        raise ValueError('the request must be {"env": {...}, "cgroup": "<path>" or null}')
+    return {str(k): str(v) for k, v in env.items()}, cgroup
 
 
 def _child(conn: socket.socket, closables: list[int], function_dir: Path,
-           env: dict[str, str], backend_pid: int, handler: Handler | None) -> int:
+           env: dict[str, str], backend_pid: int, handler: Handler | None,
+           cgroup: str | None = None) -> int:
     """In the forked child: become a normal instance, serve, return the exit code."""
+    if cgroup is not None:  # first: everything it allocates counts against its memory limit
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
     signal.set_wakeup_fd(-1)
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
