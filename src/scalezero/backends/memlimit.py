@@ -126,6 +126,8 @@ def remove_stale(base: Path) -> None:
 
 def _remove_tree(folder: Path) -> None:
     # cgroup folders are removed with rmdir, children first (their files cannot be deleted).
+    if not folder.is_dir():
+        return  # no instance had a memory limit: it was never created
     for child in sorted((p for p in folder.iterdir() if p.is_dir()), reverse=True):
         MemoryLimits.remove(str(child))
     try:
