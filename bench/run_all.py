@@ -38,8 +38,8 @@ MARK_START, MARK_END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 VARIANTS_START, VARIANTS_END = "<!-- model-variants:start -->", "<!-- model-variants:end -->"
 
 
-def machine() -> str:
-    """One line saying what ran the benchmarks."""
+def machine() -> tuple[str, str]:
+    """What ran the benchmarks, and its load average (1, 5, 15 min) now."""
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor() or "unknown CPU")
     mem_kb = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
@@ -48,8 +48,7 @@ def machine() -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {cpu}, "
             f"{mem_kb / 1024 / 1024:.0f} GiB RAM, Linux {platform.release()}, Python "
-            f"{platform.python_version()}, ONNX Runtime {onnxruntime.__version__}; "
-            f"load average at start {load}")
+            f"{platform.python_version()}, ONNX Runtime {onnxruntime.__version__}"), load
 
 
 def run(name: str, args: list[str], limit_s: int, tmp: Path) -> tuple[list[dict], dict, str, float]:
@@ -112,15 +111,20 @@ def table(rows: list[dict]) -> str:
     return head + "".join(lines)
 
 
+def machine_line(doc: dict) -> str:
+    loads = "; ".join(f"{d}: {v}" for d, v in sorted(doc.get("loads", {}).items()))
+    return f"{doc['machine']}; load average (1, 5, 15 min) {loads}" if loads else doc["machine"]
+
+
 def render(doc: dict, md_path: Path, readme: Path | None) -> str:
     """Write results.md (and the README's table) from a results.json document; returns the md text."""
-    text = (f"# scalezero benchmarks\n\n`make bench` on {doc['date']}.\n\nMachine: {doc['machine']}.\n\n"
+    text = (f"# scalezero benchmarks\n\n`make bench` on {doc['date']}.\n\nMachine: {machine_line(doc)}.\n\n"
             f"{table(doc['rows'])}\nLast line of each script (its ratio against the baseline it measured):\n\n"
             + "\n".join(doc["headlines"]) + "\n")
     md_path.write_text(text)
     if readme is not None and readme.is_file():
         body = _between(readme.read_text(), MARK_START, MARK_END,
-                        f"`make bench` on {doc['date']}; machine: {doc['machine']}.\n\n{table(doc['rows'])}")
+                        f"`make bench` on {doc['date']}; machine: {machine_line(doc)}.\n\n{table(doc['rows'])}")
         variants = doc.get("raw", {}).get("model_variants")
         if variants:
             body = _between(body, VARIANTS_START, VARIANTS_END, variants_table(variants))
@@ -173,7 +177,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {list(SCRIPTS)}")
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    where = machine()
+    where, load_start = machine()
     rows, raws, headlines = [], {}, []
     with tempfile.TemporaryDirectory(prefix="scalezero-bench-") as tmp:
         for name in names:
@@ -182,7 +186,8 @@ def main() -> int:
             raws[name] = raw
             headlines.append(f"- `{name}` ({took:.0f} s): {last}")
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    doc = {"date": started, "dates": {n: started for n in names}, "machine": f"{where}; at the end {load}",
+    doc = {"date": started, "dates": {n: started for n in names}, "machine": where,
+           "loads": {started: f"{load_start} at the start, {load} at the end"},
            "rows": rows, "headlines": headlines, "raw": raws}
     if args.only and json_path.is_file():
         doc = merged(json.loads(json_path.read_text()), doc, names)
@@ -202,7 +207,8 @@ def merged(old: dict, new: dict, names: list[str]) -> dict:
     heads.sort(key=lambda h: next((order.index(n) for n in order if h.startswith(f"- `{n}`")), len(order)))
     raw = {**{k: v for k, v in old.get("raw", {}).items() if k not in names}, **new["raw"]}
     dates = {**old.get("dates", {b: old["date"] for b in old.get("raw", {})}), **{n: new["date"] for n in names}}
-    return {"date": date_line(dates), "dates": dates, "machine": f"{old['machine']}; rerun: {new['machine']}",
+    loads = {d: v for d, v in {**old.get("loads", {}), **new["loads"]}.items() if d in dates.values()}
+    return {"date": date_line(dates), "dates": dates, "machine": new["machine"], "loads": loads,
             "rows": rows, "headlines": heads, "raw": raw}
 
 
@@ -242,7 +248,7 @@ def plot(doc: dict, path: Path) -> None:
     for ax in axes[:2]:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    fig.suptitle(f"make bench, {doc['date']} (loaded machine: see results.md)", fontsize=10)
+    fig.suptitle("make bench on a 2-core machine (load and dates: results.md)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"wrote {path}")
