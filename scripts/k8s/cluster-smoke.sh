@@ -23,9 +23,9 @@ KN_YAML=$CACHE/knative-v$KNATIVE_SERVING_VERSION
 OFF=$ROOT/k8s/offline
 WORK=$(mktemp -d)
 export KUBECONFIG=$WORK/kubeconfig
-# kind runs `docker`: make it Debian's client (the first one on PATH lacks features).
-mkdir -p "$WORK/bin" && ln -s "$DOCKER" "$WORK/bin/docker"
-export PATH=$WORK/bin:$CACHE/bin:$PATH
+# kind runs `docker`: k8s/offline/docker-shim.sh over Debian's client (see there).
+mkdir -p "$WORK/bin" && ln -s "$ROOT/k8s/offline/docker-shim.sh" "$WORK/bin/docker"
+export PATH=$WORK/bin:$CACHE/bin:$PATH REAL_DOCKER=$DOCKER
 T0=$SECONDS
 declare -A TIMES
 mark() { TIMES[$1]=$((SECONDS - $2)); echo "==> $1: ${TIMES[$1]} s"; }

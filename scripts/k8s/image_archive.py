@@ -47,7 +47,10 @@ def main(argv: list[str]) -> int:
         saved = os.path.join(tmp, "saved.tar")
         subprocess.run([docker, "save", "-o", saved, *images], check=True)
         with tarfile.open(saved) as src, tarfile.open(out + ".tmp", "w") as dst:
-            for member in src:
+            # kind reads whichever of repositories / manifest.json comes first, and
+            # from manifest.json only its first image: repositories (every tag) goes first.
+            members = sorted(src.getmembers(), key=lambda m: m.name != "repositories")
+            for member in members:
                 if not member.isfile():
                     dst.addfile(member)
                     continue

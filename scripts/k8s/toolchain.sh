@@ -30,10 +30,11 @@ BASE_IMAGE=scalezero/kind-base:v$KIND_VERSION-$DEBIAN_SUITE
 NODE_IMAGE=${NODE_IMAGE:-scalezero/kind-node:v$KUBERNETES_VERSION}
 KNATIVE_REPO=dev.local/knative   # dev.local: Knative skips tag resolution for it
 mkdir -p "$CACHE"/{bin,stamps,logs,src,ctx,docker-shim} "$SRV_BIN" "$KNATIVE_BIN"
-# kind runs `docker` from PATH: make that Debian's client (the first one on this
-# machine's PATH is another build that lacks features).
-ln -sf "$(command -v "$DOCKER")" "$CACHE/docker-shim/docker"
-export PATH=$CACHE/docker-shim:$PATH
+# kind runs `docker` from PATH: make that k8s/offline/docker-shim.sh over Debian's
+# client (the first one on this machine's PATH is another build that lacks
+# features; the shim maps kind's --privileged onto the capabilities this machine has).
+ln -sf "$ROOT/k8s/offline/docker-shim.sh" "$CACHE/docker-shim/docker"
+export PATH=$CACHE/docker-shim:$PATH REAL_DOCKER=$(command -v "$DOCKER")
 
 log() { echo "toolchain: $*"; }
 die() { echo "toolchain: $*" >&2; exit 1; }
@@ -326,7 +327,7 @@ build_base_image() {
 # and pulls every other image it needs (etcd, CoreDNS, pause, kindnetd, storage);
 # an archive may carry several images and kind takes every tag in it as built,
 # so the extra images ride in kube-proxy.tar (tags written out in full).
-KNATIVE_IMAGES() { local c; for c in controller webhook activator autoscaler queue; do echo "$KNATIVE_REPO/$c:v$KNATIVE_SERVING_VERSION"; done; }
+KNATIVE_IMAGES() { local c; for c in controller webhook activator autoscaler queue; do printf '%s ' "$KNATIVE_REPO/$c:v$KNATIVE_SERVING_VERSION"; done; }
 EXTRA_IMAGES() {
   local t
   echo "registry.k8s.io/etcd:$ETCD_IMAGE_TAG" "registry.k8s.io/coredns/coredns:v$COREDNS_VERSION"

@@ -93,7 +93,8 @@ def test_archive_main_rewrites_a_real_tar(tmp_path, monkeypatch):
     src = tmp_path / "src.tar"
     with tarfile.open(src, "w") as t:
         for name, data in (("manifest.json", json.dumps([{"RepoTags": ["kindest/x:1"]}]).encode()),
-                           ("blob", b"layer")):
+                           ("blob", b"layer"),
+                           ("repositories", json.dumps({"kindest/x": {"1": "abc"}}).encode())):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             t.addfile(info, io.BytesIO(data))
@@ -103,5 +104,7 @@ def test_archive_main_rewrites_a_real_tar(tmp_path, monkeypatch):
     out = tmp_path / "out.tar"
     assert archive.main(["x", str(out), "kindest/x:1"]) == 0
     with tarfile.open(out) as t:
+        assert t.getnames()[0] == "repositories"  # kind reads the first of the two
+        assert json.loads(t.extractfile("repositories").read()) == {"docker.io/kindest/x": {"1": "abc"}}
         assert json.loads(t.extractfile("manifest.json").read())[0]["RepoTags"] == ["docker.io/kindest/x:1"]
         assert t.extractfile("blob").read() == b"layer"
