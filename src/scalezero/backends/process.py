@@ -251,7 +251,12 @@ class ProcessBackend:
             await asyncio.wait({exited, failing}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             failing.cancel()
-        why = None if failing.cancelled() or not failing.done() else failing.result()
+        why = None
+        if failing.done() and not failing.cancelled():
+            if failing.exception() is not None:  # a bug in probing must not stop an instance
+                log.error("health checks of %s stopped: %r", p.inst.id, failing.exception())
+            else:
+                why = failing.result()
         if why and p.process.returncode is None:
             self._log(p, f"[scalezero] instance is not responding ({why}); killing it and "
                          "starting a replacement")
