@@ -51,6 +51,7 @@ class Instance:
     pid: int | None = None  # process id where there is one
     inflight: int = 0  # requests the gateway has in flight to it right now
     exit_reason: str | None = None  # why it died, when the backend knows (out of memory)
+    suspect: bool = False  # a request to it just failed: not routed until a health probe answers
 
 
 @dataclass(frozen=True)

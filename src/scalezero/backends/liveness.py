@@ -50,8 +50,10 @@ class LivenessConfig:
 class Liveness:
     """Probes one instance while it is ready."""
 
-    def __init__(self, http: aiohttp.ClientSession, url: str, config: LivenessConfig):
+    def __init__(self, http: aiohttp.ClientSession, url: str, config: LivenessConfig,
+                 on_alive: Callable[[], None] = lambda: None):
         self._http = http
+        self._on_alive = on_alive  # called after every probe that got an answer
         self._url = url + "/_/health"
         self.config = config
         self._wake = asyncio.Event()
@@ -69,6 +71,8 @@ class Liveness:
                 break
             ok, why = await self._probe()
             failed = 0 if ok else failed + 1
+            if ok:
+                self._on_alive()
             if failed >= self.config.failures:
                 return f"{failed} health checks in a row failed, the last: {why}"
         return None

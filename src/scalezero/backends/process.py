@@ -244,7 +244,8 @@ class ProcessBackend:
 
     async def _serve(self, p: _Proc) -> None:
         """Until it exits; if it fails its health checks, out of routing and SIGKILL."""
-        p.liveness = Liveness(self._http, p.inst.url, self.config.liveness)
+        p.liveness = Liveness(self._http, p.inst.url, self.config.liveness,
+                              on_alive=lambda: self._cleared(p))
         exited = asyncio.ensure_future(p.process.wait())
         failing = asyncio.ensure_future(p.liveness.until_failed(lambda: p.inst.state == READY))
         try:
@@ -265,10 +266,22 @@ class ProcessBackend:
             p.process.kill()
         await exited
 
+    def _cleared(self, p: _Proc) -> None:
+        if p.inst.suspect:
+            p.inst.suspect = False
+            self.on_change(p.inst.function)  # routable again: held requests may go to it
+
     def suspect(self, inst: Instance) -> None:
-        """A request to ``inst`` timed out: check its health now."""
+        """A request to ``inst`` failed or timed out: out of routing until a probe answers.
+
+        An instance that just died still looks ready until its exit is noticed (a forked
+        one's up to the template's exit report); a request sent meanwhile can connect in
+        the middle of the exit and be reset: it may have been delivered, so it would be a
+        502. Holding the instance back until a probe answers (milliseconds) avoids that.
+        """
         for p in self._procs.get(inst.function, ()):
-            if p.inst is inst and p.liveness is not None:
+            if p.inst is inst and p.liveness is not None and inst.state == READY:
+                inst.suspect = True
                 p.liveness.suspect()
 
     async def _launch(self, p: _Proc) -> None:

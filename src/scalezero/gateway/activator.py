@@ -85,7 +85,7 @@ class Activator:
     def _pick(self, name: str, q: _Queue) -> Instance | None:
         cc = q.container_concurrency
         free = [i for i in self._instances(name)
-                if i.state == READY and (cc == 0 or i.inflight < cc)]
+                if i.state == READY and not i.suspect and (cc == 0 or i.inflight < cc)]
         return min(free, key=lambda i: i.inflight, default=None)
 
     async def acquire(self, name: str) -> Instance:

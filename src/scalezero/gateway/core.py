@@ -229,8 +229,8 @@ class Gateway:
             status, out, data = await self.proxy.forward(
                 url, method, path, _with(headers, extra), body, query,
                 on_first_byte=lambda: first_byte.append(self.clock.now()))
-        except UpstreamTimeout:
-            self._suspect(inst)
+        except (UpstreamTimeout, BadGateway):
+            self._suspect(inst)  # died or hung: no more requests to it until a probe answers
             raise
         except BadGateway as e:
             if inst is None or isinstance(e, Unreachable):
@@ -247,7 +247,7 @@ class Gateway:
         return status, out, data
 
     def _suspect(self, inst) -> None:
-        """A request to ``inst`` timed out: the backend checks its health now (if it can)."""
+        """A request to ``inst`` failed or timed out: the backend checks its health now."""
         suspect = getattr(self.backend, "suspect", None)  # knative: Kubernetes probes pods
         if inst is not None and suspect is not None:
             suspect(inst)
