@@ -3,7 +3,9 @@
 # containerd (same version), the CNI plugins and crictl from their Go modules
 # (built by the toolchain) instead of kind's git clones, runc from Debian's
 # package, and kind's own files from the kind module. No fuse-overlayfs
-# snapshotter (rootless only). Built by scripts/k8s/toolchain.sh; the context
+# snapshotter (rootless only). containerd's restrict_oom_score_adj is on, as kind
+# sets it for rootless nodes: without CAP_SYS_RESOURCE (see docker-shim.sh) a
+# container cannot get an oom_score_adj below containerd's own. Built by scripts/k8s/toolchain.sh; the context
 # holds files/ (kind's images/base/files), containerd/, cni/ and crictl.
 ARG ROOTFS
 FROM ${ROOTFS}
@@ -20,11 +22,14 @@ COPY files/ /tmp/kindfiles/
 COPY cni/ /opt/cni/bin/
 COPY crictl /usr/local/bin/crictl
 COPY containerd/ /usr/local/bin/
+COPY node-entrypoint.sh /tmp/node-entrypoint.sh
 RUN cd /tmp/kindfiles \
     && find usr/local/bin -type f -exec install -D -m 0755 {} /{} \; \
     && find kind etc LICENSES -type f -exec install -D -m 0644 {} /{} \; \
     && chmod 0755 /kind /kind/bin /kind/bin/* \
     && cd / && rm -rf /tmp/kindfiles \
+    && mv /usr/local/bin/entrypoint /usr/local/bin/entrypoint.kind \
+    && install -m 0755 /tmp/node-entrypoint.sh /usr/local/bin/entrypoint && rm /tmp/node-entrypoint.sh \
     && chmod 0755 /opt/cni/bin/* /usr/local/bin/crictl /usr/local/bin/containerd /usr/local/bin/ctr \
        /usr/local/bin/containerd-shim-runc-v2 \
     && find /lib/systemd/system/sysinit.target.wants/ -name "systemd-tmpfiles-setup.service" -delete \
@@ -41,6 +46,7 @@ RUN cd /tmp/kindfiles \
     && systemctl enable undo-mount-hacks.service \
     && systemctl mask systemd-binfmt.service \
     && mkdir -p /etc/kubernetes/manifests \
+    && sed -i 's/restrict_oom_score_adj = false/restrict_oom_score_adj = true/' /etc/containerd/config.toml \
     && ctr oci spec \
         | jq '.hooks.createContainer[.hooks.createContainer| length] |= . + {"path": "/kind/bin/mount-product-files.sh"}' \
         | jq 'del(.process.rlimits)' \

@@ -318,6 +318,7 @@ build_base_image() {
   cp "$SRV_BIN/crictl" "$ctx/crictl"
   cp -r "$CACHE/containerd" "$ctx/containerd"
   cp "$ROOT/k8s/offline/kind-base.Dockerfile" "$ctx/Dockerfile"
+  cp "$ROOT/k8s/offline/node-entrypoint.sh" "$ctx/"
   "$DOCKER" build -q --build-arg "ROOTFS=$ROOTFS_IMAGE" -t "$BASE_IMAGE" "$ctx" >"$CACHE/logs/kind-base.log" 2>&1 \
     || { tail -30 "$CACHE/logs/kind-base.log" >&2; die "kind base image build failed"; }
 }
@@ -419,7 +420,7 @@ main() {
   step knative-images build_knative_images "have_images $(KNATIVE_IMAGES)" "Knative Serving v$KNATIVE_SERVING_VERSION images"
   [ -n "${ONLY:-}" ] || check_kubeadm_images
   step kind-base-image build_base_image "have_images $BASE_IMAGE" "$BASE_IMAGE" \
-    "$(filesum "$ROOT/k8s/offline/kind-base.Dockerfile" "$CACHE"/containerd/* "$CACHE"/cni/* "$SRV_BIN/crictl")"
+    "$(filesum "$ROOT/k8s/offline/kind-base.Dockerfile" "$ROOT/k8s/offline/node-entrypoint.sh" "$CACHE"/containerd/* "$CACHE"/cni/* "$SRV_BIN/crictl")"
   step server-tarball build_server_tarball "[ -s $SERVER.tar.gz ]" "$SERVER.tar.gz" \
     "$(cat "$CACHE"/stamps/{kubernetes,control-plane-images,kube-proxy-image,kind-addon-images,knative-images,pause-image} 2>/dev/null | sha256sum)"
   step node-image build_node_image "have_images $NODE_IMAGE" "kind build node-image -> $NODE_IMAGE" \
