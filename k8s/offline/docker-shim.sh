@@ -18,7 +18,9 @@ for a in "$@"; do
     case $cmd in
       run|create) args+=(--cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined
                          --security-opt apparmor=unconfined --security-opt systempaths=unconfined
-                         --device-cgroup-rule "a *:* rwm") ;;
+                         --device-cgroup-rule "a *:* rwm")
+                  # --privileged would also bring every host device: the kubelet needs /dev/kmsg.
+                  [ -e /dev/kmsg ] && args+=(--device /dev/kmsg) ;;
       exec) ;;
       *) args+=("$a") ;;
     esac
