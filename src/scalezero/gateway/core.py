@@ -229,10 +229,11 @@ class Gateway:
             status, out, data = await self.proxy.forward(
                 url, method, path, _with(headers, extra), body, query,
                 on_first_byte=lambda: first_byte.append(self.clock.now()))
-        except (UpstreamTimeout, BadGateway):
-            self._suspect(inst)  # died or hung: no more requests to it until a probe answers
+        except UpstreamTimeout:
+            self._suspect(inst)  # hung: no more requests to it until a probe answers
             raise
         except BadGateway as e:
+            self._suspect(inst)  # died: no more requests to it until a probe answers
             if inst is None or isinstance(e, Unreachable):
                 raise
             raise await _why_it_died(inst, e) from None
