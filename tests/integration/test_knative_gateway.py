@@ -32,14 +32,20 @@ def publish_address(fake, name, url):
          {"status": {"latestReadyRevisionName": f"{name}-00001", "address": {"url": url}}})
 
 
+async def knative_gateway(fake, spec):
+    """A gateway on the knative backend against ``fake``, with ``spec`` deployed."""
+    backend = KnativeBackend(api_client_for(fake.url), KnativeConfig(namespace=NS))
+    gateway = build_gateway(GatewayConfig(), backend=backend)
+    await gateway.deploy(spec)
+    return backend, gateway
+
+
 def test_invocations_go_to_the_knative_service_address(instance):
     spec = load_stack(REPO / "stack.yml").functions["autoscale"]
     _, url = instance(REPO / "functions" / "autoscale")
 
     async def scenario(fake):
-        backend = KnativeBackend(api_client_for(fake.url), KnativeConfig(namespace=NS))
-        gateway = build_gateway(GatewayConfig(), backend=backend)
-        await gateway.deploy(spec)
+        backend, gateway = await knative_gateway(fake, spec)
         with pytest.raises(NotReady, match="no address yet"):
             await gateway.invoke("autoscale", "GET", "/", {}, b"", "sleep_ms=1")
         publish_address(fake, "autoscale", url)
@@ -74,9 +80,7 @@ def test_in_knative_mode_the_gateway_exports_only_what_it_knows(instance):
     _, url = instance(REPO / "functions" / "autoscale")
 
     async def scenario(fake):
-        backend = KnativeBackend(api_client_for(fake.url), KnativeConfig(namespace=NS))
-        gateway = build_gateway(GatewayConfig(), backend=backend)
-        await gateway.deploy(spec)
+        backend, gateway = await knative_gateway(fake, spec)
         publish_address(fake, "autoscale", url)
         await backend.refresh("autoscale")
         status, _, _ = await asyncio.wait_for(
