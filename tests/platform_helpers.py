@@ -64,6 +64,15 @@ def stack_text(functions: dict[str, dict]) -> str:
                            "functions": functions})
 
 
+def known_credentials(tmp_path: Path, password: str) -> None:
+    """A user's credentials file (admin/``password``, 0600) in the state dir that
+    ``start_gateway(tmp_path, ...)`` uses, so a test knows the password to look for."""
+    creds = tmp_path / "state" / "credentials"
+    creds.parent.mkdir(exist_ok=True)
+    creds.write_text(json.dumps({"user": "admin", "password": password}))
+    creds.chmod(0o600)
+
+
 def start_gateway(tmp_path: Path, functions: dict[str, dict], *flags: str,
                   env: dict | None = None) -> Platform:
     """Run `scalezero up` on a free port for ``functions`` (stack.yml entries)."""

@@ -21,7 +21,7 @@ import psutil
 import pytest
 from PIL import Image
 
-from platform_helpers import AUTOSCALE, start_gateway
+from platform_helpers import AUTOSCALE, start_gateway, known_credentials
 from procs import REPO, wait_for
 from reliability import instance_pids, recorder_function, wait_terminal
 
@@ -35,9 +35,7 @@ NESTED = b"[" * 100_000
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile")
-    (tmp / "state").mkdir()
-    (tmp / "state" / "credentials").write_text(json.dumps({"user": "admin",
-                                                            "password": PASSWORD}))
+    known_credentials(tmp, PASSWORD)
     functions = {
         "autoscale": {"handler": str(AUTOSCALE), "image": "x"},
         "yolo-detect": {"handler": str(YOLO), "image": "x",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from platform_helpers import AUTOSCALE, start_gateway
+from platform_helpers import AUTOSCALE, start_gateway, known_credentials
 from procs import wait_for
 from reliability import instance_pids
 
@@ -24,9 +24,7 @@ GATEWAY_ENV = {"SCALEZERO_PASSWORD": PASSWORD, "SCALEZERO_USER": "admin",
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("instance-env")
-    (tmp / "state").mkdir()
-    (tmp / "state" / "credentials").write_text(json.dumps({"user": "admin",
-                                                            "password": PASSWORD}))
+    known_credentials(tmp, PASSWORD)
     env = {"fn_setting": "visible"}
     functions = {
         "autoscale": {"handler": str(AUTOSCALE), "image": "x", "environment": env},

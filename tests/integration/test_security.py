@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from platform_helpers import start_gateway
+from platform_helpers import start_gateway, known_credentials
 from modules import load_module
 from procs import REPO
 from reliability import recorder_function
@@ -22,10 +22,7 @@ PASSWORD = "Zq8-known-secret-for-log-check-41"
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("security")
-    (tmp / "state").mkdir()
-    creds = tmp / "state" / "credentials"  # known credentials, as a user's file
-    creds.write_text(json.dumps({"user": "admin", "password": PASSWORD}))
-    creds.chmod(0o600)
+    known_credentials(tmp, PASSWORD)
     p = start_gateway(tmp, {"recorder": recorder_function(tmp / "record.txt")},
                       "--max-header", "8Ki")
     yield p
