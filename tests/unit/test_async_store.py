@@ -1,5 +1,6 @@
 """The async call store (SQLite), retry schedule and callback URL rule, without a gateway."""
 
+import os
 import stat
 
 import pytest
@@ -132,3 +133,12 @@ def test_store_files_are_private(tmp_path):
     assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
     assert {stat.S_IMODE(f.stat().st_mode) for f in (tmp_path / "state").iterdir()} == {0o600}
     s.close()
+
+
+def test_a_shared_folder_keeps_its_mode(tmp_path):
+    shared = tmp_path / "shared"  # like /tmp: world-writable with the sticky bit
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    CallStore.open(shared / "async.db").close()
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert stat.S_IMODE((shared / "async.db").stat().st_mode) == 0o600

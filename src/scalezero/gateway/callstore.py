@@ -26,6 +26,7 @@ which also owns the connection (sqlite3 objects stay on their thread).
 import json
 import os
 import sqlite3
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,9 +71,11 @@ class StoreFull(InsufficientStorage):
 
 def _private(path: Path) -> None:
     """The folder 0700, the database and its WAL/shm files 0600 (SQLite gives the WAL
-    and shm files the database file's mode, so creating that one 0600 first suffices)."""
+    and shm files the database file's mode, so creating that one 0600 first suffices).
+    A shared folder (sticky bit, like /tmp) keeps its mode: only the files are private."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
+    if not path.parent.stat().st_mode & stat.S_ISVTX:
+        os.chmod(path.parent, 0o700)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if f.exists():
