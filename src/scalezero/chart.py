@@ -24,8 +24,8 @@ import yaml
 from scalezero.backends.base import function_environment
 from scalezero.backends.ksvc import DATA_DIR, template_annotations, uses_data
 from scalezero.errors import ConfigError
-from scalezero.stack import (KNATIVE, FunctionSpec, Stack, load_stack, scaling_annotations,
-                             stack_warnings)
+from scalezero.stack import (KNATIVE, STACK_FILE_HELP, FunctionSpec, Stack, default_stack_file,
+                             load_stack, scaling_annotations, stack_warnings)
 from scalezero.units import parse_duration
 
 GPU = "nvidia.com/gpu"
@@ -148,7 +148,7 @@ def render(values: dict, stack_path: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-f", "--file", default="stack.yml", help="stack file (default stack.yml)")
+    parser.add_argument("-f", "--file", default=None, help=STACK_FILE_HELP)
     parser.add_argument("-o", "--output", default="-", help="values file to write (default stdout)")
     parser.add_argument("--function", action="append", dest="functions", metavar="NAME",
                         help="only this function (repeatable)")
@@ -162,10 +162,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     env = cluster_env(dict(os.environ), args.release, args.namespace, args.data_dir)
-    stack = load_stack(args.file, env=env)
+    path = args.file or str(default_stack_file())
+    stack = load_stack(path, env=env)
     for warning in stack_warnings(stack, "knative"):
         print(f"warning: {warning}", file=sys.stderr)
-    text = render(chart_values(stack, args.functions, args.data_dir), args.file)
+    text = render(chart_values(stack, args.functions, args.data_dir), path)
     if args.output == "-":
         sys.stdout.write(text)
     else:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from scalezero.errors import ScalezeroError
 from scalezero.gateway import auth
-from scalezero.stack import DEFAULT_NAMESPACE, load_stack
+from scalezero.stack import DEFAULT_NAMESPACE, STACK_FILE_HELP, load_stack
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8080"
 
@@ -85,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--password", default=None, help="basic-auth password")
     parser.add_argument("--state-dir", default=None, help="where `scalezero up` keeps credentials")
     if command == "deploy":
-        parser.add_argument("-f", "--file", default="stack.yml", help="stack file")
+        parser.add_argument("-f", "--file", default=None, help=STACK_FILE_HELP)
     if command in ("remove", "describe", "invoke", "scale", "logs"):
         parser.add_argument("name", help="function name")
     if command == "invoke":

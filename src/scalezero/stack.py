@@ -506,9 +506,24 @@ def _stack_warnings(doc: dict) -> list[str]:
     return out
 
 
-def load_stack(path: str | Path, env: dict[str, str] | None = None) -> Stack:
-    """Read and parse a stack file (``${VAR}`` from ``env``, default os.environ)."""
-    p = Path(path)
+# The stack files faas-cli 0.18 picks when -f is not given, in its order (commands/faas.go
+# checkAndSetDefaultYaml): `faas-cli new` writes stack.yaml; older faas-cli wrote stack.yml.
+DEFAULT_STACK_FILES = ("stack.yaml", "stack.yml")
+STACK_FILE_HELP = "stack file (default: stack.yaml, else stack.yml, as faas-cli picks)"
+
+
+def default_stack_file(folder: Path | None = None) -> Path:
+    """The stack file faas-cli would read in ``folder`` (default the working directory):
+    the first of DEFAULT_STACK_FILES that exists, else stack.yml (so the error names it)."""
+    base = Path(".") if folder is None else folder
+    return next((base / n for n in DEFAULT_STACK_FILES if (base / n).is_file()),
+                base / DEFAULT_STACK_FILES[-1])
+
+
+def load_stack(path: str | Path | None, env: dict[str, str] | None = None) -> Stack:
+    """Read and parse a stack file (``${VAR}`` from ``env``, default os.environ);
+    ``None``: ``default_stack_file()``."""
+    p = default_stack_file() if path is None else Path(path)
     try:
         text = p.read_text()
     except OSError as e:

@@ -114,3 +114,23 @@ def test_repo_stack_loads_without_warnings():
     repo = Path(__file__).resolve().parents[2]
     stack = load_stack(repo / "stack.yml")
     assert stack_warnings(stack, "process") == []
+
+
+def test_without_a_file_name_stack_yaml_then_stack_yml_as_faas_cli_picks(tmp_path, monkeypatch):
+    """faas-cli 0.18.12 `new` writes stack.yaml and reads stack.yaml before stack.yml
+    (commands/faas.go checkAndSetDefaultYaml); `scalezero up` in that folder must agree."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"cannot read stack file stack\.yml"):
+        load_stack(None)
+    (tmp_path / "stack.yml").write_text(_stack("  old:\n    lang: python3-http\n"))
+    assert list(load_stack(None).functions) == ["old"]
+    (tmp_path / "stack.yaml").write_text(_stack("  new:\n    lang: scalezero-python\n"))
+    assert list(load_stack(None).functions) == ["new"]
+    assert load_stack(None).path == (tmp_path / "stack.yaml").resolve()
+
+
+@pytest.mark.parametrize("argv", [["up"], ["deploy"], ["chart-values"]])
+def test_commands_that_read_a_stack_default_to_faas_clis_choice(argv):
+    from scalezero import cli
+    args = cli.build_parser(cli.command_of(argv)).parse_args(argv)
+    assert args.file is None  # load_stack(None): stack.yaml, else stack.yml

@@ -38,7 +38,7 @@ from scalezero.gateway.metrics import GatewayMetrics
 from scalezero.gateway.scaling_loop import LoopConfig
 from scalezero.gateway.secretsapi import add_secret_routes
 from scalezero.secrets import SecretStore, give_secrets
-from scalezero.stack import Stack, load_stack, stack_warnings
+from scalezero.stack import STACK_FILE_HELP, Stack, load_stack, stack_warnings
 from scalezero.units import parse_duration, parse_size
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ async def _until_signal() -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     env = os.environ
-    parser.add_argument("-f", "--file", default="stack.yml", help="stack file (default stack.yml)")
+    parser.add_argument("-f", "--file", default=None, help=STACK_FILE_HELP)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="port (0 = any free one)")
     parser.add_argument("--state-dir", default=None,
