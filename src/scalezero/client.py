@@ -136,7 +136,8 @@ def deploy(args: argparse.Namespace) -> int:
                 "annotations": spec.annotations, "secrets": list(spec.secrets),
                 "limits": spec.limits or None, "requests": spec.requests or None,
                 "constraints": [f"{k}={v}" for k, v in spec.constraints.items()],
-                "readOnlyRootFilesystem": spec.readonly_root_filesystem}
+                "readOnlyRootFilesystem": spec.readonly_root_filesystem,
+                **({"envProcess": spec.fprocess} if spec.fprocess else {})}
         status, _, data = client.call("PUT", "/system/functions", body)
         if status == 404:
             status, _, data = client.call("POST", "/system/functions", body)

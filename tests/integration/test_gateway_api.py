@@ -81,6 +81,40 @@ def test_deploy_update_scale_delete(gw):
     check(gw, "DELETE", fns, fns, 404, {"functionName": "echo2"})
 
 
+def test_deployed_fields_faas_cli_describes_come_back_in_function_status(gw):
+    """faas-cli describe prints Function Process, Constraints (FunctionStatus envProcess,
+    constraints, readOnlyRootFilesystem: faas-provider types/function_status.go); the gateway
+    dropped them. Those the process backend ignores are named in its log at deploy."""
+    fns = "/system/functions"
+    body = {**DEPLOYMENT, "service": "echo3", "envProcess": "python index.py",
+            "constraints": ["node.kubernetes.io/arch=arm64"], "readOnlyRootFilesystem": True}
+    shutil.copytree(ECHO, gw.state_dir.parent / "functions" / "echo3")
+    check(gw, "POST", fns, fns, 202, body)
+    status = gw.json("/system/function/echo3")
+    validate(status, {"$ref": "#/components/schemas/FunctionStatus"})
+    assert status["envProcess"] == "python index.py"
+    assert status["constraints"] == ["node.kubernetes.io/arch=arm64"]
+    assert status["readOnlyRootFilesystem"] is True
+    log = gw.log()
+    assert "deploy of echo3: functions.echo3.constraints: node selectors apply on Kubernetes" \
+        in log and "echo3.readonly_root_filesystem: needs an image" in log
+    assert "echo3.fprocess" not in log  # faas-cli sends its template's with every deploy
+    check(gw, "DELETE", fns, fns, 200, {"functionName": "echo3"})
+
+
+def test_namespace_get_and_changes(gw):
+    """faas-cli namespace get NAME reads GET /system/namespace/NAME (go-sdk client.go);
+    create/update/delete are refused with a reason, not a bare 404."""
+    assert gw.json("/system/namespace/openfaas-fn") == {
+        "name": "openfaas-fn", "labels": {}, "annotations": {}}
+    status, _, data = gw.request("GET", "/system/namespace/kube-system")
+    assert status == 404 and "kube-system" in json.loads(data)["error"]
+    for method, path in (("POST", "/system/namespace/"), ("PUT", "/system/namespace/dev"),
+                         ("DELETE", "/system/namespace/dev")):
+        status, _, data = gw.request(method, path, {"name": "dev"})
+        assert status == 400 and "the one namespace openfaas-fn" in json.loads(data)["error"]
+
+
 @pytest.mark.parametrize("body, says", [
     ({"service": "../etc", "image": "x"}, "invalid"),
     ({"service": "Bad_Name", "image": "x"}, "invalid"),

@@ -44,12 +44,14 @@ def test_invoke_of_a_missing_function_fails_with_the_reason(gw):
 def test_deploy_list_describe_scale_logs_remove(gw):
     stack = {"version": 1.0, "provider": {"name": "openfaas", "gateway": "http://unused:1"},
              "functions": {"echo2": {"handler": "./functions/echo2", "image": "s/echo2:1",
-                                     "labels": {"team": "vision"}}}}
+                                     "labels": {"team": "vision"},
+                                     "fprocess": "python index.py"}}}
     (gw.tmp / "stack.yml").write_text(yaml.safe_dump(stack))
     run = cli(gw, "deploy", "-f", str(gw.tmp / "stack.yml"))
     assert run.returncode == 0 and b"Deployed. 202." in run.stdout, run.stderr
     again = cli(gw, "deploy", "-f", str(gw.tmp / "stack.yml"))
     assert b"Deployed. 200." in again.stdout, "a second deploy updates (PUT)"
+    assert gw.json("/system/function/echo2")["envProcess"] == "python index.py"  # as faas-cli
     listing = cli(gw, "list").stdout.decode()
     assert "echo2" in listing and "echo " in listing
     assert cli(gw, "scale", "echo2", "--replicas", "1").returncode == 0

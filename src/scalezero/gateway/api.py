@@ -23,7 +23,7 @@ from scalezero.backends.mixed import BACKEND_ANNOTATION
 from scalezero.gateway.core import Gateway
 from scalezero.gateway.secretsapi import SECRETS, check_secrets_exist
 from scalezero.stack import DEFAULT_NAMESPACE, FunctionSpec, check_environment, check_name, \
-    function_from
+    function_from, ignored_fields
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -79,6 +79,10 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/system/function/{name}", function_status)
     app.router.add_post("/system/scale-function/{name}", scale_function)
     app.router.add_get("/system/namespaces", namespaces)
+    app.router.add_get("/system/namespace/{namespace}", namespace_get)
+    for method in ("POST", "PUT", "DELETE"):  # faas-cli namespace create/update/delete
+        app.router.add_route(method, "/system/namespace/", namespace_change)
+        app.router.add_route(method, "/system/namespace/{namespace}", namespace_change)
     app.router.add_get("/system/logs", logs)
     app[LOGS_STOPPING] = asyncio.Event()
     app.on_shutdown.append(_end_log_streams)
@@ -97,17 +101,38 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def info(request: web.Request) -> web.Response:
     version = {"release": VERSION, "sha": "", "commit_message": ""}
-    gw_backend = request.app[GATEWAY].backend
-    backend = getattr(gw_backend, "orchestration", None) or \
-        type(gw_backend).__name__.removesuffix("Backend").lower()
     return web.json_response({
-        "provider": {"provider": "scalezero", "orchestration": backend or "process",
+        "provider": {"provider": "scalezero", "orchestration": backend_name(request.app[GATEWAY]),
                      "version": version},
         "version": version, "arch": platform.machine()})
 
 
+def backend_name(gw: Gateway, spec: FunctionSpec | None = None) -> str:
+    """process, docker or knative: what runs functions (``spec``: what runs that one)."""
+    if spec is not None and spec.annotations.get(BACKEND_ANNOTATION) == "docker":
+        return "docker"
+    name = getattr(gw.backend, "orchestration", None) or \
+        type(gw.backend).__name__.removesuffix("Backend").lower()
+    return name or "process"
+
+
 async def namespaces(request: web.Request) -> web.Response:
     return web.json_response([DEFAULT_NAMESPACE])
+
+
+async def namespace_get(request: web.Request) -> web.Response:
+    """GET /system/namespace/{ns}: FunctionNamespace (faas-cli namespace get; not in the
+    CE spec, which has only the list)."""
+    ns = request.match_info["namespace"]
+    if ns != DEFAULT_NAMESPACE:
+        _check_namespace(ns)
+    return web.json_response({"name": DEFAULT_NAMESPACE, "labels": {}, "annotations": {}})
+
+
+async def namespace_change(request: web.Request) -> web.Response:
+    """POST/PUT/DELETE /system/namespace/: refused, saying why (one fixed namespace)."""
+    raise BadRequest(f"namespaces cannot be created, changed or removed: this gateway serves "
+                     f"the one namespace {DEFAULT_NAMESPACE} (as OpenFaaS CE does)")
 
 
 def _check_namespace(ns: str | None) -> None:
@@ -153,6 +178,14 @@ def status_of(gw: Gateway, name: str) -> dict:
         out["limits"] = s.limits
     if s.requests:
         out["requests"] = s.requests
+    # Echoed as deployed (faas-cli describe prints them), though the process backend
+    # ignores all three: constraints as faas-netes reports a nodeSelector, key=value.
+    if s.fprocess:
+        out["envProcess"] = s.fprocess
+    if s.constraints:
+        out["constraints"] = [f"{k}={v}" for k, v in s.constraints.items()]
+    if s.readonly_root_filesystem:
+        out["readOnlyRootFilesystem"] = True
     return out
 
 
@@ -198,7 +231,8 @@ def spec_from_deployment(doc: dict, existing: FunctionSpec | None, functions_dir
            "limits": doc.get("limits"), "requests": doc.get("requests"),
            "secrets": doc.get("secrets"), "namespace": DEFAULT_NAMESPACE,
            "constraints": list(constraints) if isinstance(constraints, list) else constraints,
-           "readonly_root_filesystem": doc.get("readOnlyRootFilesystem") is True}
+           "readonly_root_filesystem": doc.get("readOnlyRootFilesystem") is True,
+           "fprocess": doc.get("envProcess") if isinstance(doc.get("envProcess"), str) else ""}
     return function_from(name, raw, Path("/"))
 
 
@@ -253,6 +287,10 @@ async def _deploy(request: web.Request, *, create: bool, update: bool) -> None:
                                 gw.config.allow_interpreter_env)
     check_secrets_exist(request.app[SECRETS], spec.secrets)
     await gw.deploy(spec, create=create, update=update)
+    for warning in ignored_fields(spec, backend_name(gw, spec)):
+        # faas-cli sends its template's fprocess with every deploy: not worth a warning.
+        if not warning.startswith(f"functions.{spec.name}.fprocess:"):
+            log.warning("deploy of %s: %s", spec.name, warning)
 
 
 async def create_function(request: web.Request) -> web.Response:
