@@ -2,7 +2,8 @@
 
 GET lists names only (``[{"name", "namespace"}]``, as faas-netes answers),
 POST creates (201; 409 if it exists), PUT replaces the value (200; 404 if
-missing), DELETE removes (204; 404). Bodies are faas-provider's ``Secret``:
+missing), DELETE removes (202, as faas-netes answers: the spec's 204 makes
+faas-cli 0.18 `secret remove` fail, it accepts only 200 and 202; 404). Bodies are faas-provider's ``Secret``:
 ``{name, namespace, value}`` or ``rawValue`` (base64). Values are written by
 ``scalezero.secrets.SecretStore`` and appear in no response and no log line.
 """
@@ -77,4 +78,4 @@ async def update_secret(request: web.Request) -> web.Response:
 async def delete_secret(request: web.Request) -> web.Response:
     doc = await _secret_body(request)
     request.app[SECRETS].delete(doc["name"])
-    return web.Response(status=204)
+    return web.Response(status=202)  # faas-netes; faas-cli's RemoveSecret: 200 or 202 only
