@@ -21,6 +21,8 @@ and `faas-cli up --skip-push` for real. Every command has a timeout.
 """
 
 import base64
+import contextlib
+import functools
 import http.server
 import json
 import os
@@ -172,6 +174,19 @@ def test_the_stores_fail_clearly_offline(fcli):
     assert "error while requesting template list" in out and "templates.json" in out
 
 
+@contextlib.contextmanager
+def loopback(handler):
+    """An HTTP server on 127.0.0.1 (a free port) for ``handler``; yields its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def template_store(tmp_path):
     """A template store file naming this repository, served on 127.0.0.1."""
@@ -179,14 +194,28 @@ def template_store(tmp_path):
         "template": "scalezero-python", "platform": "x86_64", "language": "Python",
         "source": "scalezero", "description": "scalezero runtime, python3-http contract",
         "repo": str(REPO), "official": "false", "recommended": False}]))
-    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(  # noqa: E731
-        *a, directory=str(tmp_path), **kw)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/templates.json"
-    server.shutdown()
-    server.server_close()
+    with loopback(functools.partial(http.server.SimpleHTTPRequestHandler,
+                                    directory=str(tmp_path))) as url:
+        yield f"{url}/templates.json"
+
+
+@pytest.fixture
+def callbacks():
+    """A loopback X-Callback-Url receiver: (url, list of (headers, body) it was POSTed)."""
+    got = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    with loopback(Receiver) as url:
+        yield f"{url}/done", got
 
 
 def test_template_store_list_and_pull_from_a_loopback_store(fcli, template_store, tmp_path):
@@ -255,9 +284,18 @@ def test_deploy_list_describe_invoke(fcli):
     assert described["Status"] == "Ready" and described["namespace"] == "openfaas-fn"
 
 
-def test_async_invoke_and_logs(fcli):
-    out = fcli("invoke", "greet", "--async", stdin="later")
+def test_async_invoke_and_logs(fcli, callbacks):
+    callback_url, got = callbacks
+    out = fcli("invoke", "greet", "--async", "-H", f"X-Callback-Url: {callback_url}",
+               stdin="later")
     assert "Function submitted asynchronously." in out
+    deadline = time.monotonic() + 60
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert got, "no callback within 60 s"
+    headers, body = got[0]
+    assert body == b"POST / - - text/plain later - -" and headers["x-function-status"] == "200"
+    assert headers["x-call-id"]
     logs = fcli.wait_logs("greet", "handled POST later", 60, "--since=5m")
     assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ .*handled POST later$", logs, re.M)
     one = fcli("logs", "greet", "--tail=false", "--lines", "1").strip().splitlines()
@@ -339,6 +377,38 @@ def test_deploy_flags_land_where_faas_cli_puts_them(fcli):
     log = fcli.log()
     assert "deploy of hello: functions.hello.constraints: node selectors apply on Kubernetes" \
         in log and "functions.hello.readonly_root_filesystem: needs an image" in log
+
+
+# The OpenFaaS python3-http template's own handler (openfaas/python-flask-template,
+# template/python3-http/function/handler.py): what `faas-cli new --lang python3-http` writes.
+PYTHON3_HTTP = '''def handle(event, context):
+    return {
+        "statusCode": 200,
+        "body": "Hello from OpenFaaS!"
+    }
+'''
+
+
+def test_a_python3_http_function_deploys_offline_without_its_template(fcli):
+    """The python3-http template cannot be fetched offline: `faas-cli new --lang
+    python3-http` asks the template store (faas-cli's own error), and `deploy` of a
+    python3-http function wants ./template/python3-http for its fprocess. With
+    --read-template=false the gateway runs the handler folder under that contract."""
+    out = fcli("new", "h3", "--lang", "python3-http", "--append", "stack.yaml", ok=False)
+    assert "error while requesting template list" in out
+    (fcli.project / "h3").mkdir()
+    (fcli.project / "h3" / "handler.py").write_text(PYTHON3_HTTP)
+    (fcli.project / "h3" / "requirements.txt").write_text("")
+    (fcli.project / "h3.yaml").write_text(
+        "version: 1.0\nprovider:\n  name: openfaas\nfunctions:\n  h3:\n"
+        "    lang: python3-http\n    handler: ./h3\n    image: h3:latest\n")
+    out = fcli("deploy", "-f", "h3.yaml", ok=False)
+    assert "please run \"faas-cli template pull\"" in out
+    out = fcli("deploy", "-f", "h3.yaml", "--read-template=false")
+    assert "Deployed. 202 Accepted." in out
+    assert fcli("invoke", "h3", timeout=120) == "Hello from OpenFaaS!"
+    assert re.search(r"Function Process: +<default>", fcli("describe", "h3"))  # no template
+    fcli("remove", "h3")
 
 
 def test_remove_redeploy_replace_and_deploy_by_image(fcli):
