@@ -28,6 +28,8 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -436,30 +438,69 @@ def test_remove_redeploy_replace_and_deploy_by_image(fcli):
 
 
 @pytest.mark.docker
-def test_build_and_up_with_docker(fcli, base_image):  # noqa: F811
-    """faas-cli build and faas-cli up --skip-push for real: the image from the template,
-    run by the gateway's docker backend (the function's scalezero.dev/backend annotation)."""
+def test_build_up_and_local_run_with_docker(fcli, base_image):  # noqa: F811
+    """faas-cli build, up --skip-push and local-run for real: the image from the template,
+    run by the gateway's docker backend (the function's scalezero.dev/backend annotation),
+    with its secret at /var/openfaas/secrets, and by `docker run` from faas-cli itself."""
     subprocess.run([DOCKER, "build", "-q", "--build-arg", f"BASE_IMAGE={base_image}", "-f",
                     "docker/runtime.Dockerfile", "-t", RUNTIME, str(REPO)], check=True,
                    capture_output=True, timeout=900)
+    image = f"{PREFIX}/greet:latest"
     out = fcli("build", "--filter", "greet", "--build-arg", f"RUNTIME_IMAGE={RUNTIME}",
                timeout=900)
-    assert f"Image: {PREFIX}/greet:latest built." in out or "Total build time" in out, out
-    assert subprocess.run([DOCKER, "image", "inspect", f"{PREFIX}/greet:latest"],
-                          capture_output=True).returncode == 0
+    assert f"Image: {image} built." in out
+    fcli("secret", "create", "api-key", "--from-literal", "k-docker", "--replace")
     out = fcli("up", "--skip-push", "--filter", "greet", "--build-arg",
                f"RUNTIME_IMAGE={RUNTIME}", "--annotation", "scalezero.dev/backend=docker",
-               timeout=900)
-    assert "Deployed. 200 OK." in out, out
-    assert fcli("invoke", "greet", stdin="boxed", timeout=180).startswith(
-        "POST / - - text/plain boxed")
-    assert containers(f"{PREFIX}/greet:latest"), "the answer came from no container"
+               "--secret", "api-key", "--env", "GREETING=boxed", timeout=900)
+    assert f"Image: {image} built." in out and "Deployed. 200 OK." in out, out
+    answer = fcli("invoke", "greet", stdin="in-a-box", timeout=180)
+    assert answer == "POST / - - text/plain in-a-box boxed k-docker", answer
+    assert containers(image), "the answer came from no container"
     # Back to the process backend (no annotation): the container goes.
     assert "Deployed. 200 OK." in fcli("deploy", "--filter", "greet")
     deadline = time.monotonic() + 60
-    while containers(f"{PREFIX}/greet:latest") and time.monotonic() < deadline:
+    while containers(image) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not containers(f"{PREFIX}/greet:latest"), "a container outlived its deployment"
+    assert not containers(image), "a container outlived its deployment"
+
+    # local-run: docker run -p PORT:8080 with ./.secrets mounted at /var/openfaas/secrets.
+    (fcli.project / ".secrets").mkdir(exist_ok=True)
+    (fcli.project / ".secrets" / "api-key").write_text("k-local")
+    port = free_port()
+    run = subprocess.Popen([fcli.binary, "local-run", "greet", "--build=false", "--port",
+                            str(port), "-e", "GREETING=local"], cwd=fcli.project, env=fcli.env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    try:
+        deadline, answer = time.monotonic() + 120, None
+        while answer is None and time.monotonic() < deadline and run.poll() is None:
+            try:
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/", data=b"here")
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    answer = r.read().decode()
+            except OSError:
+                time.sleep(0.5)
+        assert answer == "POST / - - application/x-www-form-urlencoded here local -", answer
+    finally:
+        # Ctrl-C: SIGINT to the group reaches docker run, which passes it to the runtime
+        # (it stops; the container goes with --rm). A SIGTERM to faas-cli alone leaves
+        # 0.18.12 waiting on docker run (it cancels a context the docker command is not on).
+        os.killpg(run.pid, signal.SIGINT)
+        try:
+            run.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait(timeout=10)
+            subprocess.run([DOCKER, "rm", "-f", "greet"], capture_output=True, timeout=30)
+            raise
+    assert run.returncode == 0 and not containers(image), "local-run left its container"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def containers(image: str) -> list[str]:
