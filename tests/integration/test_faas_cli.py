@@ -245,6 +245,11 @@ def test_login_version_namespaces_ready(fcli):
     assert "Namespace dev not found" in fcli("namespace", "get", "dev", ok=False)
     out = fcli("namespace", "create", "dev", ok=False)
     assert "the one namespace openfaas-fn" in out
+    assert "greet" in fcli("list", "-n", "openfaas-fn")
+    assert "namespace dev not found: this gateway serves openfaas-fn only" in \
+        fcli("list", "-n", "dev", ok=False)
+    assert "namespace = 'dev', must be openfaas-fn" in \
+        fcli("deploy", "--filter", "greet", "-n", "dev", ok=False)
     assert "OpenFaaS gateway is ready" in fcli("ready", "--attempts", "5")
 
 
@@ -259,6 +264,8 @@ def test_deploy_list_describe_invoke(fcli):
     out = fcli("invoke", "greet", "-H", "X-Test=old-style", stdin="body")
     assert "POST / - old-style text/plain body - -" in out  # and faas-cli's deprecation warning
     assert fcli("invoke", "greet", "-m", "GET").startswith("GET / - - text/plain - - -")
+    assert fcli("invoke", "greet", "-n", "openfaas-fn", stdin="ns").startswith(
+        "POST / - - text/plain ns")  # /function/greet.openfaas-fn
     out = fcli("invoke", "nope", stdin="x", ok=False)
     assert 'Server returned unexpected status code: 404 - {"error": "function nope is not ' \
            'deployed"}' in out
@@ -459,10 +466,7 @@ def test_build_up_and_local_run_with_docker(fcli, base_image):  # noqa: F811
     assert containers(image), "the answer came from no container"
     # Back to the process backend (no annotation): the container goes.
     assert "Deployed. 200 OK." in fcli("deploy", "--filter", "greet")
-    deadline = time.monotonic() + 60
-    while containers(image) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert not containers(image), "a container outlived its deployment"
+    assert no_containers(image, 60), "a container outlived its deployment"
 
     # local-run: docker run -p PORT:8080 with ./.secrets mounted at /var/openfaas/secrets.
     (fcli.project / ".secrets").mkdir(exist_ok=True)
@@ -494,7 +498,10 @@ def test_build_up_and_local_run_with_docker(fcli, base_image):  # noqa: F811
             run.wait(timeout=10)
             subprocess.run([DOCKER, "rm", "-f", "greet"], capture_output=True, timeout=30)
             raise
-    assert run.returncode == 0 and not containers(image), "local-run left its container"
+    assert run.returncode == 0 and no_containers(image, 30), "local-run left its container:\n" + \
+        subprocess.run([DOCKER, "ps", "-a", "--filter", f"ancestor={image}", "--format",
+                        "{{.Names}} {{.Status}} {{.Command}}"], capture_output=True,
+                       text=True, timeout=30).stdout
 
 
 def free_port() -> int:
@@ -507,3 +514,10 @@ def containers(image: str) -> list[str]:
     out = subprocess.run([DOCKER, "ps", "-q", "--filter", f"ancestor={image}"],
                          capture_output=True, text=True, timeout=30)
     return out.stdout.split()
+
+
+def no_containers(image: str, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while containers(image) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return not containers(image)

@@ -62,9 +62,12 @@ class MixedBackend:
         kind = backend_kind(spec)
         old = self._kind.get(spec.name)
         await self._backend(kind).deploy(spec)
+        # Route to the new backend before the old one stops its instances: a scale() from
+        # the scaling loop during that stop would have the old one start an instance
+        # after its remove() took the list to stop, and it would run on, unowned.
+        self._kind[spec.name] = kind
         if old is not None and old != kind:
             await self.backends[old].remove(spec.name)
-        self._kind[spec.name] = kind
 
     async def remove(self, name: str) -> None:
         await self._of(name).remove(name)
