@@ -89,6 +89,40 @@ def test_a_fixed_function_starts_at_once_after_a_redeploy(tmp_path):
         p.stop()
 
 
+def test_a_fixed_function_starts_at_once_after_the_same_deploy_again(tmp_path):
+    """faas-cli's way: fix handler.py, `faas-cli deploy` the unchanged stack again. The
+    same spec used to keep the backoff and its error (the real faas-cli got the old 502)."""
+    fn = broken_function(tmp_path)
+    p = start_gateway(tmp_path, {"needs-lib": {"handler": str(fn), "image": "x"}})
+    try:
+        assert p.request("GET", "/function/needs-lib", auth=False, timeout=30)[0] == 502
+        (fn / "handler.py").write_text("def handle(event, context):\n    return 'fixed'\n")
+        status, _, body = p.request("PUT", "/system/functions",
+                                    {"service": "needs-lib", "image": "x"})
+        assert status in (200, 202), body
+        status, _, body = p.request("GET", "/function/needs-lib", auth=False, timeout=30)
+        assert (status, body) == (200, b"fixed")
+    finally:
+        p.stop()
+
+
+def test_the_same_deploy_again_serves_the_new_code(tmp_path):
+    """A running instance (pre-forked from a template that preloaded the handler) is
+    replaced by a redeploy of the same spec: the folder's new code answers."""
+    fn = tmp_path / "functions" / "hello"
+    fn.mkdir(parents=True)
+    (fn / "handler.py").write_text("def handle(event, context):\n    return 'v1'\n")
+    p = start_gateway(tmp_path, {"hello": {"handler": str(fn), "image": "x"}})
+    try:
+        assert p.request("GET", "/function/hello", auth=False, timeout=30)[2] == b"v1"
+        (fn / "handler.py").write_text("def handle(event, context):\n    return 'v2'\n")
+        status, _, body = p.request("PUT", "/system/functions", {"service": "hello", "image": "x"})
+        assert status in (200, 202), body
+        assert p.request("GET", "/function/hello", auth=False, timeout=30)[2] == b"v2"
+    finally:
+        p.stop()
+
+
 def test_an_instance_that_exits_before_listening_says_what_it_printed(tmp_path):
     # No handler.py: the runtime refuses to start (exit 2) before it binds.
     fn = tmp_path / "functions" / "empty"

@@ -121,8 +121,8 @@ class PreforkBackend(ProcessBackend):
             self._swept = True
             tempdirs.remove_stale()
         old = self._specs.get(spec.name)
-        if old is not None and old != spec:
-            await self._drop_template(spec.name)  # new settings: a new template
+        if old is not None:  # new settings, or new code in the same folder: a new template
+            await self._drop_template(spec.name)
         self._modes[spec.name] = mode
         self._failed_at.pop(spec.name, None)
         await super().deploy(spec)

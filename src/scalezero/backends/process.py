@@ -117,7 +117,9 @@ class ProcessBackend:
     # -- the Backend protocol -------------------------------------------------
 
     async def deploy(self, spec: FunctionSpec) -> None:
-        """Register or update; an update with a changed spec replaces every instance.
+        """Register or update; an update replaces every instance, even with the same spec:
+        the folder's code (or the image behind the same tag) may have changed, as when a
+        user fixes handler.py and runs `faas-cli deploy` again.
 
         The function's requirements.txt is satisfied first (backends/venvs.py); if it
         cannot be, ConfigError and nothing changes."""
@@ -128,7 +130,7 @@ class ProcessBackend:
         self._logs.setdefault(spec.name, deque(maxlen=self.config.log_lines))
         if old is None:
             await self.scale(spec.name, spec.scaling.initial_scale)
-        elif old != spec:
+        else:
             self._health.pop(spec.name, None)  # new code or settings: try at once
             for p in self._active(spec.name):
                 self._begin_drain(p)
