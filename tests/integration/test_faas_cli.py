@@ -231,6 +231,40 @@ def test_template_store_list_and_pull_from_a_loopback_store(fcli, template_store
     assert (other / "template" / "scalezero-python" / "template.yml").is_file()
 
 
+@pytest.fixture
+def function_store(tmp_path):
+    """A function store file (faas-cli schema/store/v2) served on 127.0.0.1: one entry
+    whose image names a function of the gateway's stack, one whose image nothing has."""
+    images = lambda image: {p: image for p in ("x86_64", "arm64", "armhf")}  # noqa: E731
+    (tmp_path / "functions.json").write_text(json.dumps({"version": "0.2.0", "functions": [
+        {"name": "greet-store", "title": "Greet", "description": "the greet function",
+         "icon": "", "repo_url": "", "fprocess": "", "readOnlyRootFilesystem": False,
+         "environment": {"GREETING": "from-store"}, "labels": {"source": "store"},
+         "annotations": {}, "images": images(f"{PREFIX}/greet:latest")},
+        {"name": "figlet", "title": "Figlet", "description": "ASCII art", "icon": "",
+         "repo_url": "", "fprocess": "figlet", "readOnlyRootFilesystem": True,
+         "environment": {}, "labels": {}, "annotations": {},
+         "images": images("ghcr.io/openfaas/figlet:latest")}]}))
+    with loopback(functools.partial(http.server.SimpleHTTPRequestHandler,
+                                    directory=str(tmp_path))) as url:
+        yield f"{url}/functions.json"
+
+
+def test_store_list_describe_deploy_from_a_loopback_store(fcli, function_store):
+    out = fcli("store", "list", "--url", function_store)
+    assert re.search(r"^greet-store\s+unknown\s+Greet$", out, re.M), out
+    assert "figlet" in fcli("store", "describe", "figlet", "--url", function_store)
+    out = fcli("store", "deploy", "greet-store", "--url", function_store)
+    assert "Deployed. 202 Accepted." in out and f"URL: {fcli.url}/function/greet-store" in out
+    assert fcli("invoke", "greet-store", stdin="s", timeout=120) == \
+        "POST / - - text/plain s from-store -"  # greet's folder, the store's environment
+    # An image no folder and no engine has: the gateway's 400 says what would work.
+    out = fcli("store", "deploy", "figlet", "--url", function_store, ok=False)
+    assert "Unexpected status: 400" in out and "cannot deploy figlet from image " \
+        "'ghcr.io/openfaas/figlet:latest'" in out and "SCALEZERO_BACKEND=docker" in out
+    fcli("remove", "greet-store")
+
+
 def test_login_version_namespaces_ready(fcli):
     assert f"credentials saved for admin {fcli.url}" in fcli.outputs["login"]
     out = fcli("login", "-u", "admin", "--password", "wrong", "-g", fcli.url, ok=False)
@@ -344,6 +378,25 @@ def test_async_invoke_and_logs(fcli, callbacks):
         follow.stdout.close()
 
 
+def test_a_handler_that_does_not_import_fails_fast_and_says_why(fcli):
+    """A typo, as in a first hour: invoke fails in seconds with the error line; fixed,
+    the next deploy answers."""
+    out = fcli("new", "oops", "--lang", "scalezero-python", "--append", "stack.yaml",
+               "--prefix", PREFIX)
+    assert "Stack file updated: stack.yaml" in out
+    (fcli.project / "oops" / "handler.py").write_text("def handle(event, context)\n    return 1\n")
+    assert "Deployed. 202 Accepted." in fcli("deploy", "--filter", "oops")
+    start = time.monotonic()
+    out = fcli("invoke", "oops", stdin="x", ok=False, timeout=60)
+    assert time.monotonic() - start < 10, f"took {time.monotonic() - start:.1f} s"
+    assert re.search(r"status code: 50[23] - .*oops.*SyntaxError", out), out
+    (fcli.project / "oops" / "handler.py").write_text(HANDLER)
+    assert "Deployed. 200 OK." in fcli("deploy", "--filter", "oops")
+    assert fcli("invoke", "oops", stdin="fixed", timeout=120).startswith(
+        "POST / - - text/plain fixed")
+    fcli("remove", "oops")
+
+
 def test_secret_create_list_update_remove(fcli):
     out = fcli("secret", "create", "s1", "--from-literal", "v1")
     assert "Creating secret: s1." in out and "Created: 201 Created" in out
@@ -360,6 +413,14 @@ def test_secret_create_list_update_remove(fcli):
     assert "Removed.. OK." in fcli("secret", "remove", "s1")  # a 204 here made it exit 1
     assert "s1" not in fcli("secret", "list").split()
     assert "Unable to find secret: s1" in fcli("secret", "remove", "s1", ok=False)
+    # secret apply: every file of ./.secrets, created or replaced.
+    (fcli.project / ".secrets").mkdir(exist_ok=True)
+    (fcli.project / ".secrets" / "s2").write_text("from-folder\n")
+    fcli("secret", "apply")
+    assert (fcli.tmp / "state" / "secrets" / "s2").read_text() == "from-folder"
+    assert "s2" in fcli("secret", "list").split()
+    fcli("secret", "remove", "s2")
+    (fcli.project / ".secrets" / "s2").unlink()
 
 
 def test_deploy_flags_land_where_faas_cli_puts_them(fcli):
