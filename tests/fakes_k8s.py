@@ -11,6 +11,7 @@ a Service's status and creating its pods through the same HTTP API.
 Handled paths (any group, version, resource):
   /api/v1/namespaces/NS/RESOURCE[/NAME]
   /apis/GROUP/VERSION/namespaces/NS/RESOURCE[/NAME[/status]]
+  /api/v1/namespaces/NS/pods/NAME/log   (text a test put in ``pod_logs``)
   /api/v1/RESOURCE, /apis/GROUP/VERSION/RESOURCE   (list across every namespace)
 """
 
@@ -26,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 _PATH = re.compile(
     r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
-    r"(?:/namespaces/(?P<ns>[^/]+)/(?P<resource>[^/]+)(?:/(?P<name>[^/]+))?(?P<status>/status)?"
+    r"(?:/namespaces/(?P<ns>[^/]+)/(?P<resource>[^/]+)(?:/(?P<name>[^/]+))?(?P<status>/status)?(?P<log>/log)?"
     r"|/(?P<all_resource>[^/]+))$"
 )
 
@@ -77,6 +78,9 @@ class FakeKubernetes:
     def __init__(self):
         self.objects: dict[tuple, dict] = {}  # (api, ns, resource, name) -> object
         self.requests: list[tuple[str, str]] = []  # (method, path), for failure messages
+        # (ns, pod, container) -> the container's log as the kubelet keeps it, one
+        # "RFC3339NANO text" line each (what ?timestamps=true answers)
+        self.pod_logs: dict[tuple[str, str, str], str] = {}
         self.lock = threading.Lock()
         self._rv = itertools.count(1)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
@@ -167,6 +171,22 @@ class FakeKubernetes:
                      "details": {"name": key[3], "kind": key[2]}}
 
     # -- helpers for tests that play the controller --------------------------------
+    def pod_log(self, ns: str, pod: str, query: dict) -> tuple[int, str]:
+        """GET .../pods/POD/log?container=&timestamps=&tailLines=, as the API server answers."""
+        if ("v1", ns, "pods", pod) not in self.objects:
+            return 404, f'pods "{pod}" not found'
+        container = (query.get("container") or [""])[0]
+        text = self.pod_logs.get((ns, pod, container))
+        if text is None:
+            return 400, f'container "{container}" in pod "{pod}" is waiting to start'
+        lines = text.splitlines()
+        if (query.get("timestamps") or ["false"])[0] != "true":
+            lines = [ln.split(" ", 1)[1] if " " in ln else "" for ln in lines]
+        tail = int((query.get("tailLines") or ["-1"])[0])
+        if tail >= 0:
+            lines = lines[len(lines) - tail:] if tail else []
+        return 200, "".join(ln + "\n" for ln in lines)
+
     def stored(self, api: str, ns: str, resource: str) -> list[dict]:
         """Every stored object of one kind in one namespace."""
         with self.lock:
@@ -189,7 +209,9 @@ def _make_handler(fake: FakeKubernetes):
                 return None, None, None
             api = "v1" if m["core"] else f"{m['group']}/{m['version']}"
             key = (api, m["ns"], m["resource"] or m["all_resource"], m["name"])
-            return key, bool(m["status"]), parse_qs(parts.query)
+            if m["log"] and (api, m["resource"]) != ("v1", "pods"):
+                return None, None, None
+            return key, "log" if m["log"] else bool(m["status"]), parse_qs(parts.query)
 
         def _body(self):
             length = int(self.headers.get("Content-Length") or 0)
@@ -203,11 +225,25 @@ def _make_handler(fake: FakeKubernetes):
             self.end_headers()
             self.wfile.write(data)
 
+        def _send_text(self, code: int, text: str):
+            if code != 200:
+                return self._send(code, _status(code, "BadRequest" if code == 400 else "NotFound", text))
+            data = text.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def _dispatch(self, method: str):
             key, status_only, query = self._route()
             if key is None:
                 return self._send(404, _status(404, "NotFound", f"no route for {self.path}"))
             named = key[3] is not None
+            if status_only == "log":
+                if method != "GET" or not named:
+                    return self._send(405, _status(405, "MethodNotAllowed", f"{method} {self.path}"))
+                return self._send_text(*fake.pod_log(key[1], key[3], query))
             if key[1] is None and method != "GET":
                 return self._send(405, _status(405, "MethodNotAllowed", f"{method} {self.path}"))
             if method == "GET":

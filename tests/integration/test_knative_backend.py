@@ -297,3 +297,30 @@ def test_config_from_the_charts_environment():
         config_from_env({"SCALEZERO_KNATIVE_POLL_INTERVAL": "soon"})
     with pytest.raises(ConfigError, match="poll_interval_s = 0.0, must be > 0"):
         config_from_env({"SCALEZERO_KNATIVE_POLL_INTERVAL": "0"})
+
+
+def test_logs_are_the_function_containers_of_the_revisions_pods(fake, stack):
+    """faas-cli logs on Knative: pods/log of each pod's function container (not the
+    queue-proxy), timestamps parsed, lines of a pod gone since (scaled to zero) kept."""
+    async def run():
+        api, backend = backend_for(fake, Recorder())
+        await backend.deploy(stack.functions["autoscale"])
+        assert await backend.read_logs("autoscale") == []  # at zero: no pods, no lines
+        knative_reconciles(fake, "autoscale", "autoscale-00001")
+        add_pod(fake, "autoscale", "autoscale-00001", "pod-a", started_ago=5, ready_ago=2)
+        add_pod(fake, "autoscale", "autoscale-00001", "pod-b", started_ago=1)  # not started
+        fake.pod_logs[(NS, "pod-a", "function")] = (
+            "2026-12-02T06:00:01.500000000Z POST / 200\n2026-12-02T06:00:00.250000000Z ready\n")
+        fake.pod_logs[(NS, "pod-a", "queue-proxy")] = "2026-12-02T06:00:00Z proxy noise\n"
+        first = await backend.read_logs("autoscale")
+        send(fake, "DELETE", f"/api/v1/namespaces/{NS}/pods/pod-a", {})
+        after_zero = await backend.read_logs("autoscale")
+        cached = backend.logs("autoscale")
+        await _close(api, backend)
+        return first, after_zero, cached
+
+    first, after_zero, cached = asyncio.run(run())
+    assert [(ln.instance, ln.text) for ln in first] == [("pod-a", "ready"), ("pod-a", "POST / 200")]
+    start = datetime.datetime(2026, 12, 2, 6, 0, tzinfo=datetime.timezone.utc).timestamp()
+    assert [ln.timestamp - start for ln in first] == pytest.approx([0.25, 1.5])
+    assert after_zero == first == cached

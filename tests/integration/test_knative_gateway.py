@@ -98,3 +98,51 @@ def test_in_knative_mode_the_gateway_exports_only_what_it_knows(instance):
     assert "gateway_function_invocation_total" in names and "gateway_service_count" in names
     assert not {n for n in names if n.startswith("autoscaler_")}, names
     assert "scalezero_activator_queue_depth" not in names
+
+
+def test_system_logs_reads_the_pods_logs_through_the_api(tmp_path):
+    """GET /system/logs (faas-cli logs) on Knative: the function container's lines of
+    the revision's pods, read from the API server for each request, as NDJSON."""
+    import base64
+
+    import aiohttp
+    from aiohttp import web
+
+    from scalezero.gateway.app import UpConfig, create_app
+    from scalezero.gateway.asyncq import AsyncConfig
+    from scalezero.gateway.auth import Credentials
+    from test_knative_backend import add_pod
+
+    spec = load_stack(REPO / "stack.yml").functions["yolo-detect"]
+
+    async def scenario(fake):
+        backend, gateway = await knative_gateway(fake, spec)
+        config = UpConfig(async_queue=AsyncConfig(db_path=tmp_path / "async.db"))
+        runner = web.AppRunner(create_app(gateway, Credentials("admin", "pw"), config))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/system/logs?name=yolo-detect&tail=1"
+        auth = {"Authorization": "Basic " + base64.b64encode(b"admin:pw").decode()}
+        try:
+            async with aiohttp.ClientSession() as s:
+                async with s.get(url, headers=auth) as r:
+                    at_zero = (r.status, await r.text())
+                publish_address(fake, "yolo-detect", "http://yolo-detect.fn.svc.cluster.local")
+                add_pod(fake, "yolo-detect", "yolo-detect-00001", "pod-1", 3, 1)
+                fake.pod_logs[(NS, "pod-1", "function")] = (
+                    "2026-12-02T06:00:00.000000001Z handler ready\n"
+                    "2026-12-02T06:00:02Z POST / 200 31.0ms\n")
+                await backend.refresh("yolo-detect")
+                async with s.get(url, headers=auth) as r:
+                    served = (r.status, await r.text())
+        finally:
+            await runner.cleanup()
+        return at_zero, served
+
+    with FakeKubernetes() as fake:
+        at_zero, served = asyncio.run(scenario(fake))
+    assert at_zero == (200, "")
+    assert served[0] == 200
+    [entry] = [json.loads(line) for line in served[1].splitlines()]
+    assert entry == {"name": "yolo-detect", "namespace": "openfaas-fn", "instance": "pod-1",
+                     "timestamp": "2026-12-02T06:00:02Z", "text": "POST / 200 31.0ms"}

@@ -26,6 +26,9 @@ from scalezero.stack import KNATIVE, FunctionSpec, scaling_from
 log = logging.getLogger(__name__)
 REVISION_LABEL = "serving.knative.dev/revision"
 MIN_SCALE = KNATIVE + "min-scale"
+QUEUE_PROXY = "queue-proxy"  # the container Knative adds to every pod; not the function's
+LOG_TAIL_LINES = 500  # lines read per pod and container on each read
+LOG_KEEP_LINES = 1000  # lines kept per function, as the process backend keeps
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,18 @@ def pod_instance(pod, function: str, url: str, mono_now: float,
     )
 
 
+def pod_log_line(raw: str, pod: str) -> LogLine:
+    """One line of ``pods/log?timestamps=true`` ("2026-12-02T06:00:00.123456789Z text")."""
+    stamp, _, text = raw.partition(" ")
+    whole, _, frac = stamp.rstrip("Z").partition(".")
+    try:
+        when = datetime.datetime.fromisoformat(whole).replace(tzinfo=datetime.timezone.utc)
+        ts = when.timestamp() + (float(f"0.{frac}") if frac.isdigit() else 0.0)
+    except ValueError:  # not a timestamp after all: keep the whole line, stamped now
+        return LogLine(timestamp=time.time(), instance=pod, text=raw)
+    return LogLine(timestamp=ts, instance=pod, text=text)
+
+
 class KnativeBackend:
     """Backend protocol over the Kubernetes API; Knative scales, we observe."""
 
@@ -127,6 +142,7 @@ class KnativeBackend:
         self._functions: dict[str, FunctionSpec] = {}
         self._urls: dict[str, str] = {}
         self._instances: dict[str, list[Instance]] = {}
+        self._logs: dict[str, list[LogLine]] = {}  # per function, as last read_logs read them
         self._adopted: set[str] = set()  # Helm's Services, adopted at the first deploy
         self._poller: asyncio.Task | None = None
 
@@ -188,9 +204,20 @@ class KnativeBackend:
         return self._urls.get(name)
 
     def logs(self, name: str) -> list[LogLine]:
-        """Pod logs are read with ``kubectl logs``; the gateway keeps none of them."""
+        """The function's log lines as last read by ``read_logs``, oldest first."""
         self._spec(name)
-        return []
+        return list(self._logs.get(name, ()))
+
+    async def read_logs(self, name: str) -> list[LogLine]:
+        """Read the function container's log of each pod of the latest ready revision
+        (the API's ``pods/log``, which the chart's Role grants), oldest first. Lines of
+        pods that have gone since (scaled to zero) stay from the last read."""
+        self._spec(name)
+        present, fresh = await asyncio.to_thread(self._read_pod_logs, name)
+        kept = [ln for ln in self._logs.get(name, ()) if ln.instance not in present]
+        lines = sorted(kept + fresh, key=lambda ln: ln.timestamp)[-LOG_KEEP_LINES:]
+        self._logs[name] = lines
+        return list(lines)
 
     async def close(self) -> None:
         """Stop polling; the Services stay (they belong to the cluster, not to us)."""
@@ -229,6 +256,26 @@ class KnativeBackend:
         pods = self._core.list_namespaced_pod(
             self.config.namespace, label_selector=f"{REVISION_LABEL}={revision}")
         return ksvc, list(pods.items)
+
+    def _read_pod_logs(self, name: str) -> tuple[set[str], list[LogLine]]:
+        _, pods = self._read_state(name)
+        present, lines = set(), []
+        for pod in pods:
+            pod_name = pod.metadata.name
+            present.add(pod_name)
+            for c in pod.spec.containers or ():
+                if c.name == QUEUE_PROXY:
+                    continue
+                try:
+                    text = self._core.read_namespaced_pod_log(
+                        pod_name, self.config.namespace, container=c.name, timestamps=True,
+                        tail_lines=LOG_TAIL_LINES)
+                except _api_exception() as e:
+                    if e.status in (400, 404):  # not started yet, or just deleted
+                        continue
+                    raise
+                lines += [pod_log_line(raw, pod_name) for raw in (text or "").splitlines()]
+        return present, lines
 
     def _create_or_replace(self, name: str, body: dict) -> None:
         ns = self.config.namespace
@@ -282,3 +329,4 @@ class KnativeBackend:
         self._adopted.discard(name)
         self._urls.pop(name, None)
         self._instances.pop(name, None)
+        self._logs.pop(name, None)

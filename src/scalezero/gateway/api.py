@@ -332,8 +332,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
     ns = gw.record(q.name).spec.namespace
     if q.follow:
         return await logstream.follow(request, gw, q, ns, request.app[LOGS_STOPPING])
-    body = b"".join(logstream.entry(ln, q.name, ns)
-                    for ln in logstream.history(gw.backend.logs(q.name), q))
+    lines = await logstream.read(gw.backend, q.name)
+    body = b"".join(logstream.entry(ln, q.name, ns) for ln in logstream.history(lines, q))
     return web.Response(body=body, content_type="application/x-ndjson")
 
 

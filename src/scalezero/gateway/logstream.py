@@ -6,7 +6,9 @@ read at or after that time, ``tail`` then keeps the last N (<= 0: all), and
 ``follow=true`` sends those and then every new line as it is read, until the
 client goes away, the function is removed or the gateway stops. Lines are
 polled from the backend's buffer (every ``FOLLOW_POLL_S``), so any backend
-that keeps logs can be followed.
+that keeps logs can be followed. A backend whose logs live elsewhere (knative:
+the pods' logs in the API server) offers ``async read_logs(name)``; it is read
+for each request and, while following, every ``READ_INTERVAL_S``.
 """
 
 import asyncio
@@ -20,6 +22,7 @@ from scalezero.backends.base import LogLine
 from scalezero.errors import BadRequest, FunctionNotFound
 
 FOLLOW_POLL_S = 0.2  # how often a follower looks for new lines
+READ_INTERVAL_S = 2.0  # how often a follower re-reads a backend's read_logs (API calls)
 _TRUE = ("1", "t", "true", "yes")  # Go's strconv.ParseBool, which faas-provider uses
 _FALSE = ("", "0", "f", "false", "no")
 
@@ -93,12 +96,20 @@ def _iso(ts: float) -> str:
         "+00:00", "Z")
 
 
+async def read(backend, name: str) -> list[LogLine]:
+    """The function's lines, fresh from where they live when the backend reads them."""
+    reader = getattr(backend, "read_logs", None)
+    return await reader(name) if reader is not None else backend.logs(name)
+
+
 async def follow(request: web.Request, gw, q: LogQuery, namespace: str,
                  stopping: asyncio.Event) -> web.StreamResponse:
     """Stream the history, then every new line, until the client or the function is gone."""
     resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     await resp.prepare(request)
-    last, batch = None, history(gw.backend.logs(q.name), q)
+    last, batch = None, history(await read(gw.backend, q.name), q)
+    loop = asyncio.get_running_loop()
+    next_read = loop.time() + READ_INTERVAL_S
     try:
         while True:
             sent = [ln for ln in batch if q.instance in ("", ln.instance)]
@@ -108,6 +119,9 @@ async def follow(request: web.Request, gw, q: LogQuery, namespace: str,
             if await _ended(request, stopping):
                 break
             try:
+                if loop.time() >= next_read:
+                    next_read = loop.time() + READ_INTERVAL_S
+                    await read(gw.backend, q.name)
                 batch = newer(gw.backend.logs(q.name), last)
             except FunctionNotFound:  # removed while followed: end the stream cleanly
                 break
