@@ -79,12 +79,15 @@ function_names() {
 # containerd image store (the default from Docker 29) `kind load docker-image`
 # fails on multi-platform images ("content digest ... not found"); then send it
 # through `docker save` and `kind load image-archive`, which reads a plain tar.
+# KIND_NODES (comma-separated node names) loads it only there, e.g. the workers.
 kind_load() {
-  if kind load docker-image "$1" --name "$CLUSTER"; then return 0; fi
+  local nodes=()
+  [ -z "${KIND_NODES:-}" ] || nodes=(--nodes "$KIND_NODES")
+  if kind load docker-image "$1" --name "$CLUSTER" "${nodes[@]}"; then return 0; fi
   echo "    kind load docker-image $1 failed; retrying with docker save + kind load image-archive" >&2
   local dir
   dir=$(mktemp -d)
-  if "$DOCKER" save "$1" -o "$dir/image.tar" && kind load image-archive "$dir/image.tar" --name "$CLUSTER"; then
+  if "$DOCKER" save "$1" -o "$dir/image.tar" && kind load image-archive "$dir/image.tar" --name "$CLUSTER" "${nodes[@]}"; then
     rm -rf "$dir"; return 0
   fi
   rm -rf "$dir"

@@ -159,6 +159,23 @@ def test_kind_load_falls_back_to_an_image_archive(tmp_path):
         subprocess.run([docker, "rmi", "-f", image], capture_output=True, timeout=60)
 
 
+def test_kind_load_goes_only_to_the_nodes_named_in_kind_nodes(tmp_path):
+    """The e2e loads images into the workers only (the control plane runs no function)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "kind").write_text('#!/bin/sh\necho "$*" >> "$KIND_LOG"\n')
+    (bin_dir / "kind").chmod(0o755)
+    log = tmp_path / "kind.log"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "KIND_LOG": str(log), "CLUSTER": "c1"}
+    for nodes in ("", "c1-worker,c1-worker2"):
+        proc = subprocess.run(["bash", "-c", f'. "{COMMON}"; KIND_NODES={nodes} kind_load img:1'],
+                              env=env, capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 0, proc.stderr
+    assert log.read_text().splitlines() == [
+        "load docker-image img:1 --name c1",
+        "load docker-image img:1 --name c1 --nodes c1-worker,c1-worker2"]
+
+
 def test_the_kind_host_port_is_configurable():
     """hostPort 80 fails where port 80 is taken (or needs root): HOST_PORT picks another."""
     def run(port):
