@@ -107,11 +107,13 @@ def test_functions_scale_as_stack_yml_says():
         assert {e["name"]: e["value"] for e in container.get("env", [])} == function_environment(spec)
 
 
-def test_event_subscriptions_and_data_volume_reach_the_cluster():
-    """The in-cluster gateway routes events by these annotations; the paths have a volume."""
+def test_event_subscriptions_and_data_volume_reach_the_cluster(tmp_path):
+    """The in-cluster gateway routes events by these annotations; the paths have a volume.
+    Its stack.yml loads where it runs, beside no function folder (/etc/scalezero in the
+    pod): `lang: dockerfile` there crash-looped the gateway on the first real cluster."""
     docs = render(chart_values(stack()))
     [config] = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-stack")]
-    gateway_stack = parse_stack(config["data"]["stack.yml"], REPO, env={})
+    gateway_stack = parse_stack(config["data"]["stack.yml"], tmp_path, env={})
     pre = gateway_stack.functions["preprocess"]
     assert pre.annotations["scalezero.dev/trigger"] == "s3"
     assert pre.annotations["scalezero.dev/s3-bucket"] == "uploads"
