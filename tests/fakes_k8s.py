@@ -72,6 +72,9 @@ def selector_matches(selector: str, labels: dict) -> bool:
     return True
 
 
+SYSTEM_METADATA = ("name", "namespace", "uid", "generation", "creationTimestamp")
+
+
 class FakeKubernetes:
     """The object store plus the HTTP server around it. Use as a context manager."""
 
@@ -155,7 +158,10 @@ class FakeKubernetes:
             obj["status"] = copy.deepcopy(new.get("status"))
         else:
             obj.update({k: copy.deepcopy(v) for k, v in new.items() if k != "status"})
-            obj["metadata"] = {**old["metadata"], **new.get("metadata", {})}
+            # A PUT replaces labels and annotations as sent (the API server keeps only
+            # its own fields): a client that drops one loses it, as on a real cluster.
+            system = {k: old["metadata"][k] for k in SYSTEM_METADATA if k in old["metadata"]}
+            obj["metadata"] = {**new.get("metadata", {}), **system}
             if new.get("spec") != old.get("spec"):
                 obj["metadata"]["generation"] = old["metadata"]["generation"] + 1
         obj["metadata"]["resourceVersion"] = str(next(self._rv))

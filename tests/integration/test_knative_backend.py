@@ -123,6 +123,29 @@ def test_redeploy_replaces_the_same_object(fake, stack):
     assert ksvc["metadata"]["generation"] == 2  # the API server saw a spec change
 
 
+def test_redeploy_keeps_the_creator_knatives_webhook_stamped(fake, stack):
+    """Knative's webhook refuses a replace without serving.knative.dev/creator ("annotation
+    value is immutable"): a faas-cli deploy after an env change failed with 500 on the
+    first real cluster."""
+    creator = {"serving.knative.dev/creator": "system:serviceaccount:functions:scalezero",
+               "serving.knative.dev/lastModifier": "system:serviceaccount:functions:scalezero"}
+
+    async def run():
+        api, backend = backend_for(fake, Recorder())
+        spec = stack.functions["autoscale"]
+        await backend.deploy(spec)
+        send(fake, "PATCH", f"/apis/serving.knative.dev/v1/namespaces/{NS}/services/autoscale",
+             {"metadata": {"annotations": creator}})  # what the webhook does on create
+        await backend.deploy(spec.replace(environment={**spec.environment, "e2e_value": "two"}))
+        await _close(api, backend)
+
+    asyncio.run(run())
+    [ksvc] = fake.stored(*KSVC)
+    assert creator.items() <= ksvc["metadata"]["annotations"].items()
+    env = {e["name"]: e["value"] for e in ksvc["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["e2e_value"] == "two"
+
+
 def test_instances_are_pods_of_the_latest_ready_revision(fake, stack):
     async def run():
         rec = Recorder()

@@ -26,6 +26,7 @@ from scalezero.stack import KNATIVE, FunctionSpec, scaling_from
 log = logging.getLogger(__name__)
 REVISION_LABEL = "serving.knative.dev/revision"
 MIN_SCALE = KNATIVE + "min-scale"
+KNATIVE_STAMPS = ("serving.knative.dev/creator", "serving.knative.dev/lastModifier")
 QUEUE_PROXY = "queue-proxy"  # the container Knative adds to every pod; not the function's
 LOG_TAIL_LINES = 500  # lines read per pod and container on each read
 LOG_KEEP_LINES = 1000  # lines kept per function, as the process backend keeps
@@ -303,6 +304,12 @@ class KnativeBackend:
             log.info("knative: %s is managed by Helm, adopting it unchanged", name)
             return
         body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        # Knative's webhook stamps serving.knative.dev/creator (and lastModifier) and
+        # refuses a replace that drops the creator: "annotation value is immutable".
+        kept = {k: v for k, v in (current["metadata"].get("annotations") or {}).items()
+                if k.startswith(KNATIVE_STAMPS)}
+        if kept:
+            body["metadata"]["annotations"] = {**kept, **(body["metadata"].get("annotations") or {})}
         self._custom.replace_namespaced_custom_object(KSVC_GROUP, KSVC_VERSION, ns,
                                                       KSVC_PLURAL, name, body)
 
