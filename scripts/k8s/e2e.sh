@@ -336,7 +336,10 @@ done
 # ---- 3. Prometheus in the cluster from the monitors ----------------------------
 t=$SECONDS
 step "Prometheus: scrape configs from the chart's ServiceMonitor/PodMonitor and Knative's (monitor_sd.py)"
+# helm template assumes Kubernetes v1.20 unless told; the chart needs >= 1.28.
+kube_version=$(kubectl get nodes -o jsonpath='{.items[0].status.nodeInfo.kubeletVersion}')
 helm template "$RELEASE" "$REPO/charts/scalezero" -n "$NAMESPACE" -f "$OUT/functions-values.yaml" \
+  --kube-version "$kube_version" \
   --set metrics.serviceMonitor.enabled=true --set metrics.podMonitor.enabled=true \
   --show-only templates/servicemonitor.yaml --show-only templates/podmonitor.yaml >"$WORK/monitors.yaml"
 { echo "---"; cat "$REPO/k8s/monitoring/knative-servicemonitors.yaml"; } >>"$WORK/monitors.yaml"
