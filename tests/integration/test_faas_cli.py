@@ -481,6 +481,17 @@ def test_a_python3_http_function_deploys_offline_without_its_template(fcli):
     fcli("remove", "h3")
 
 
+def test_a_function_new_after_up_with_its_own_handler_folder(fcli):
+    (fcli.project / "src").mkdir()
+    out = fcli("new", "api", "--lang", "scalezero-python", "--append", "stack.yaml",
+               "--handler", "./src/api", "--prefix", PREFIX)
+    assert "Stack file updated: stack.yaml" in out
+    (fcli.project / "src" / "api" / "handler.py").write_text(HANDLER)
+    assert "Deployed. 202 Accepted." in fcli("deploy", "--filter", "api")
+    assert fcli("invoke", "api", stdin="src", timeout=120).startswith("POST / - - text/plain src")
+    fcli("remove", "api")
+
+
 def test_remove_redeploy_replace_and_deploy_by_image(fcli):
     out = fcli("remove", "greet")
     assert "Deleting: greet." in out and "Removing old function." in out

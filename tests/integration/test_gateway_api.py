@@ -102,6 +102,29 @@ def test_deployed_fields_faas_cli_describes_come_back_in_function_status(gw):
     check(gw, "DELETE", fns, fns, 200, {"functionName": "echo3"})
 
 
+def test_a_function_added_to_the_stack_file_after_up_deploys_from_its_handler(gw):
+    """`faas-cli new api --handler ./src/api --append stack.yaml` after `scalezero up`, then
+    `faas-cli deploy`: the gateway re-reads its stack file for a function it does not know,
+    so the handler folder the file names is found (it was a 400 naming other folders)."""
+    tmp = gw.state_dir.parent
+    shutil.copytree(ECHO, tmp / "src" / "api")
+    original = (tmp / "stack.yml").read_text()
+    stack = yaml.safe_load(original)
+    stack["functions"]["api"] = {"lang": "python3-http", "handler": "./src/api",
+                                 "image": "api:latest"}
+    (tmp / "stack.yml").write_text(yaml.safe_dump(stack))
+    fns = "/system/functions"
+    check(gw, "POST", fns, fns, 202, {"service": "api", "image": "api:latest"})
+    status, _, data = gw.request("POST", "/function/api", {"n": 7}, auth=False)
+    assert status == 200 and json.loads(data)["event"] == {"n": 7}
+    check(gw, "DELETE", fns, fns, 200, {"functionName": "api"})
+    (tmp / "stack.yml").write_text("functions: [half edited\n")
+    status, _, data = gw.request("POST", fns, {"service": "ghost2", "image": "x"})
+    assert status == 400 and "handler.py" in json.loads(data)["error"]
+    assert "not re-read for a deploy" in gw.log()
+    (tmp / "stack.yml").write_text(original)
+
+
 def test_namespace_get_and_changes(gw):
     """faas-cli namespace get NAME reads GET /system/namespace/NAME (go-sdk client.go);
     create/update/delete are refused with a reason, not a bare 404."""

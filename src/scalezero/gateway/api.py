@@ -23,7 +23,7 @@ from scalezero.backends.mixed import BACKEND_ANNOTATION
 from scalezero.gateway.core import Gateway
 from scalezero.gateway.secretsapi import SECRETS, check_secrets_exist
 from scalezero.stack import DEFAULT_NAMESPACE, FunctionSpec, check_environment, check_name, \
-    function_from, ignored_fields
+    function_from, ignored_fields, load_stack
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -270,6 +270,19 @@ def function_source(name: str, image: str, functions_dir: Path,
         f"SCALEZERO_BACKEND=docker (a Docker engine holding {image}) to run images")
 
 
+def stack_now(path: Path | None) -> dict[str, FunctionSpec]:
+    """The functions of the stack file as it is now: `faas-cli new --append` may have
+    added one since `scalezero up` read it (with its own --handler folder). A file that
+    does not load now (half edited) adds nothing, and says so in the log."""
+    if path is None:
+        return {}
+    try:
+        return dict(load_stack(path).functions)
+    except ScalezeroError as e:
+        log.warning("stack file %s not re-read for a deploy: %s", path, e)
+        return {}
+
+
 async def _deploy(request: web.Request, *, create: bool, update: bool) -> None:
     gw = request.app[GATEWAY]
     doc = await _json_body(request)
@@ -282,8 +295,9 @@ async def _deploy(request: web.Request, *, create: bool, update: bool) -> None:
     annotations = doc.get("annotations") if isinstance(doc.get("annotations"), dict) else {}
     runs_images = bool(getattr(gw.backend, "runs_images", False) or gw.backend.scales_itself
                        or annotations.get(BACKEND_ANNOTATION) == "docker")
+    known = gw.known if existing else {**stack_now(gw.config.stack_file), **gw.known}
     spec = spec_from_deployment(doc, existing.spec if existing else None,
-                                gw.config.functions_dir, gw.known, runs_images,
+                                gw.config.functions_dir, known, runs_images,
                                 gw.config.allow_interpreter_env)
     check_secrets_exist(request.app[SECRETS], spec.secrets)
     await gw.deploy(spec, create=create, update=update)

@@ -237,13 +237,15 @@ def add_async_arguments(parser: argparse.ArgumentParser) -> None:
                         help="asyncio (default) or uvloop (if installed)")
 
 
-def config_from_args(args: argparse.Namespace, stack_dir: Path) -> UpConfig:
+def config_from_args(args: argparse.Namespace, stack_dir: Path,
+                     stack_file: Path | None = None) -> UpConfig:
     gateway = GatewayConfig(
         activator=ActivatorConfig(queue_limit=args.queue_limit,
                                   timeout_s=parse_duration(args.timeout)),
         loop=LoopConfig(), upstream_timeout_s=parse_duration(args.upstream_timeout),
         default_max_scale=args.max_scale,
-        functions_dir=stack_dir / "functions", allow_interpreter_env=args.allow_interpreter_env)
+        functions_dir=stack_dir / "functions", stack_file=stack_file,
+        allow_interpreter_env=args.allow_interpreter_env)
     state = auth.state_dir(args.state_dir, dict(os.environ))
     async_queue = AsyncConfig(
         db_path=state / "async.db", workers=args.async_workers,
@@ -264,7 +266,7 @@ def main(args: argparse.Namespace) -> int:
     stack = load_stack(args.file)
     for warning in stack_warnings(stack, os.environ.get("SCALEZERO_BACKEND", "process")):
         print(f"warning: {warning}", file=sys.stderr, flush=True)
-    config = config_from_args(args, stack.path.parent)
+    config = config_from_args(args, stack.path.parent, stack.path)
     cred_file = auth.credentials_path(config.state_dir)
     credentials = auth.load_or_create(cred_file, dict(os.environ))
 

@@ -41,6 +41,7 @@ class GatewayConfig:
     loop: LoopConfig = field(default_factory=LoopConfig)  # sample and decision periods
     upstream_timeout_s: float = 60.0  # longest wait for an instance's response (OpenFaaS default)
     functions_dir: Path = Path("functions")  # where functions deployed by API live (<dir>/<name>)
+    stack_file: Path | None = None  # the stack `scalezero up` read: re-read for new functions
     default_max_scale: int = 0  # max-scale of functions without one; 0 = derive from the machine
     allow_interpreter_env: bool = False  # accept PYTHON*/LD_* envVars from the API (see Security)
 
