@@ -143,8 +143,15 @@ def fetch(url, allowed_prefixes: tuple[str, ...], max_bytes: int) -> bytes:
     return data
 
 
-def decode(data: bytes, max_pixels: int) -> Image.Image:
-    """Decode JPEG/PNG/WebP bytes into an upright RGB image; checks size before decoding."""
+def decode(data: bytes, max_pixels: int, fit: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """Decode JPEG/PNG/WebP bytes into an upright RGB image; checks size before decoding.
+
+    Returns the image and the upright size of the full image. With ``fit`` (the network's
+    input side), a JPEG at least twice as large as needed is decoded at a reduced scale
+    (Pillow's draft mode: libjpeg's DCT scaling by 1/2, 1/4 or 1/8), never below the size
+    the letterbox resizes it to, so the image returned may be smaller than the full size;
+    the caller maps boxes back with the ratio of the two.
+    """
     try:
         image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
@@ -161,8 +168,25 @@ def decode(data: bytes, max_pixels: int) -> Image.Image:
     except ImageRejected as e:
         raise BadInput(str(e)) from None
     try:
+        full = image.size
+        if fit is not None and image.format == "JPEG":
+            draft(image, fit)
         image.load()
         # Phones store rotation in EXIF; cv2.imread (Ultralytics) applies it, so do we.
-        return ImageOps.exif_transpose(image).convert("RGB")
+        upright = ImageOps.exif_transpose(image).convert("RGB")
+        if upright.size != image.size:  # rotated by 90 or 270 degrees
+            full = full[::-1]
+        return upright, full
     except Exception as e:  # noqa: BLE001 - as above, for corrupt pixel data
         raise BadInput(f"could not decode the {image.format} image (truncated or corrupt?): {e}") from None
+
+
+def draft(image: Image.Image, fit: int) -> None:
+    """Ask libjpeg to decode ``image`` (a JPEG not loaded yet) at the smallest DCT scale that
+    still covers what the letterbox resizes it to: each side at least ``fit / longest side``
+    of the full one. No effect on an image less than twice that size (bus.jpg at 640)."""
+    w, h = image.size
+    r = min(fit / w, fit / h)
+    if r >= 0.5:
+        return
+    image.draft("RGB", (max(round(w * r), 1), max(round(h * r), 1)))
