@@ -58,3 +58,29 @@ def test_the_message_names_the_function_the_error_and_the_next_try():
 def test_bad_backoff_settings(kw, message):
     with pytest.raises(ConfigError, match=message):
         BackoffConfig(**kw)
+
+
+def test_a_failed_start_is_not_broken_while_another_start_runs():
+    """Gateway._broken with a start failure and an instance starting (it named STARTING
+    without importing it: a NameError in every on_change after a failed start)."""
+    import asyncio
+
+    from fakes import FakeBackend, FakeClock
+    from scalezero.backends.base import DEAD, Instance
+    from scalezero.gateway.app import build_gateway
+    from scalezero.gateway.core import GatewayConfig
+
+    class Backend(FakeBackend):
+        def start_error(self, name):
+            return "the last start failed"
+
+    async def go():
+        backend = Backend()
+        gw = build_gateway(GatewayConfig(), backend=backend, clock=FakeClock())
+        backend.insts["f"] = [Instance("f-1", "f", "http://fake/1")]  # STARTING
+        starting = gw._broken("f")
+        backend.insts["f"][0].state = DEAD
+        return starting, gw._broken("f")
+
+    starting, dead = asyncio.run(go())
+    assert starting is None and dead == "the last start failed"

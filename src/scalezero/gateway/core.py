@@ -17,7 +17,7 @@ from typing import Callable
 
 from multidict import CIMultiDict
 
-from scalezero.backends.base import DEAD, READY, Backend, Instance, count
+from scalezero.backends.base import DEAD, READY, STARTING, Backend, Instance, count
 from scalezero.clock import Clock
 from scalezero.errors import (BadGateway, ConfigError, Conflict, FunctionNotFound, NotReady,
                              ScalezeroError, UpstreamTimeout)
