@@ -7,7 +7,8 @@ allowed prefix). Query: ``conf`` (0..1), ``max_det`` (1..300), ``classes`` (ids,
 the statically quantised ``<model>.int8.onnx`` that ``scalezero model export --int8`` writes beside
 it; default ``fp32``), ``model_threads`` (default: CPUs this process may use), ``allowed_url_prefixes`` (comma-separated; default none), ``max_pixels``, ``imgsz``
 (only for graphs with a dynamic input), ``jpeg_draft`` (default ``true``: large JPEGs are decoded
-at a reduced scale; ``false`` decodes every pixel).
+at a reduced scale; ``false`` decodes every pixel), ``malloc_tuning`` (default ``true``: glibc
+malloc settings from memory.py; ``false`` keeps glibc's defaults).
 The model is loaded once per instance, at import (the function contract).
 """
 
@@ -76,6 +77,7 @@ class Config:
     # DCT scaling), never below what the letterbox needs: a 12 MP photo decodes several times
     # faster, and is not aliased by the bilinear resize (inputs.draft).
     jpeg_draft: bool = True
+    malloc_tuning: bool = True  # memory.tune() at import (glibc); false leaves glibc's defaults
 
     @classmethod
     def from_env(cls, env) -> "Config":
@@ -98,16 +100,17 @@ class Config:
         if imgsz is not None and (imgsz < 32 or imgsz % 32):
             raise ValueError(f"imgsz = {imgsz}, must be a positive multiple of 32")
         flags = {}
-        for key, default in (("warmup", "false"), ("jpeg_draft", "true")):
+        for key, default in (("warmup", "false"), ("jpeg_draft", "true"), ("malloc_tuning", "true")):
             flags[key] = env.get(key, default).lower()
             if flags[key] not in ("true", "false"):
                 raise ValueError(f"{key} = {flags[key]!r}, must be true or false")
         return cls(path, threads, prefixes, max_pixels, imgsz, flags["warmup"] == "true", variant,
-                   flags["jpeg_draft"] == "true")
+                   flags["jpeg_draft"] == "true", flags["malloc_tuning"] == "true")
 
 
 CONFIG = Config.from_env(os.environ)
-memory.tune()  # before the session exists; a template's instances inherit it (memory.py says why)
+if CONFIG.malloc_tuning:
+    memory.tune()  # before the session exists; a template's instances inherit it (memory.py says why)
 _session, _graph = detector.create_session(CONFIG.model_path, CONFIG.threads)
 MODEL = detector.Detector(_session, detector.read_info(_session, CONFIG.model_path, _graph, CONFIG.imgsz))
 

@@ -8,10 +8,10 @@ request: 1 000 - 2 700 page faults (4 - 10 MB) per warm request.
 
 - One malloc arena (``M_ARENA_MAX=1``): every thread allocates from the main heap, so pages
   faulted in once serve the handler thread of every later request (20 - 80 faults each).
-- Blocks below 32 MB always come from the heap, and up to 128 MB of free heap is kept
-  (``M_MMAP_THRESHOLD``, ``M_TRIM_THRESHOLD``): those buffers are reused instead of being
-  mapped and unmapped per request; larger blocks (a huge image) are still mapped and given
-  back when freed.
+- Blocks below 32 MB always come from the heap, and up to 64 MB of free heap is kept
+  (``M_MMAP_THRESHOLD``, ``M_TRIM_THRESHOLD``: glibc's own dynamic maxima, fixed from the
+  start): those buffers are reused instead of being mapped and unmapped per request; larger
+  blocks (a huge image) are still mapped and given back when freed.
 - ``trim()`` gives the heap's free pages back (``malloc_trim``): the template calls it after
   its warm-up, so it does not keep, and its forks do not share, what the warm-up freed.
 
@@ -25,7 +25,7 @@ import ctypes.util
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
 MMAP_THRESHOLD = 32 << 20
-TRIM_THRESHOLD = 128 << 20
+TRIM_THRESHOLD = 64 << 20  # glibc's own dynamic maximum (2 x 32 MB): no more kept than before
 _CHUNK = 8 << 20  # prefault in blocks below the mmap threshold, so they come from the heap
 
 

@@ -225,3 +225,24 @@ def test_draft_decode_finds_what_the_original_size_finds_on_the_trained_model():
         off = min(np.abs(np.array(d["box"]) * 3 - det["box"]).max() for d in same)
         assert off <= 0.02 * 3240, (det, same)  # weak detections (0.3): 1.1 % seen
     assert aliased["count"] < big["count"]
+
+
+def test_warmup_setting_is_validated(handler):
+    model = str(handler.CONFIG.model_path)
+    with pytest.raises(ValueError, match="warmup = 'yes', must be true or false"):
+        handler.Config.from_env({"MODEL_PATH": model, "warmup": "yes"})
+    with pytest.raises(ValueError, match="jpeg_draft = 'no', must be true or false"):
+        handler.Config.from_env({"MODEL_PATH": model, "jpeg_draft": "no"})
+    with pytest.raises(ValueError, match="malloc_tuning = '1', must be true or false"):
+        handler.Config.from_env({"MODEL_PATH": model, "malloc_tuning": "1"})
+    assert handler.Config.from_env({"MODEL_PATH": model, "malloc_tuning": "false"}).malloc_tuning is False
+
+
+def test_the_handler_never_imports_torch_ultralytics_or_cv2():
+    ensure_model()
+    code = ("import importlib.util, sys\n"
+            f"spec = importlib.util.spec_from_file_location('handler', {str(DETECT_DIR / 'handler.py')!r})\n"
+            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); m.warmup()\n"
+            "print(sorted({'torch', 'ultralytics', 'cv2', 'torchvision'} & set(sys.modules)))\n")
+    out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
