@@ -75,3 +75,25 @@ def test_an_api_scale_holds_until_the_autoscaler_sees_idle_windows():
     counts = asyncio.run(scenario())
     assert counts[:3] == [2, 2, 2], "a manual scale is not undone on the next tick"
     assert counts[-1] == 0, "idle windows and the grace period still bring it to zero"
+
+
+def test_a_held_request_keeps_its_starting_instance_whatever_the_windows_say():
+    """1 s windows (bench/cold_gateway.py's) and a start slower than them: the ticks while the
+    request waits must not scale the starting instance away (it was killed, and the held
+    request answered 502 as a failed start, under a load average of 20-60)."""
+    gw, clock, backend, _ = gateway(stable_window_s=1.0, scale_to_zero_grace_s=0.5)
+
+    async def scenario():
+        task = asyncio.create_task(gw.activator.acquire("f"))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert backend.scaled[-1] == ("f", 1)
+        started = len(backend.scaled)
+        for _ in range(6):  # the start takes 6 s: three ticks' worth of empty windows
+            clock.advance(1)
+            gw.loop.sample(clock.now())
+            await gw.loop.decide("f", clock.now())
+        assert ("f", 0) not in backend.scaled[started:], backend.scaled
+        backend.make_ready("f", at=clock.now())
+        gw.activator.release(await task)
+    asyncio.run(scenario())

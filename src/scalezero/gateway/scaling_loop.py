@@ -112,8 +112,9 @@ class ScalingLoop:
             # under the same names would mix a guess into its series.
             return decision
         desired = decision.desired if decision.valid else active
-        if active == 0 and self.gateway.activator.depth(name) > 0:
-            # Never strand held requests: whatever the windows say, one must start.
+        if self.gateway.activator.depth(name) > 0:
+            # Never strand held requests: whatever the windows say, one must start, and one
+            # still starting must not be stopped (a start slower than the windows was).
             desired = max(desired, 1)
         if desired != active:
             log.info("scaling %s from %d to %d (ready %d)", name, active, desired, ready)
