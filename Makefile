@@ -15,7 +15,7 @@ K8S := scripts/k8s
 K8S_ENV = CLUSTER=$(CLUSTER) NAMESPACE=$(NAMESPACE) REGISTRY=$(REGISTRY) PY=$(abspath $(PY))
 
 .PHONY: help venv model model-int8 test demo bench clean runtime-image dockerfiles \
-        cluster images images-all deploy load dashboard e2e-kind down toolchain cluster-smoke
+        cluster images images-all deploy load dashboard e2e-kind down toolchain cluster-smoke ingress-conformance
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -84,6 +84,9 @@ toolchain: ## offline: build kind, Kubernetes, Knative, helm and the kind node i
 
 cluster-smoke: ## offline kind cluster (1+2 nodes), Knative + scalezero ingress, a function 0 -> 1 -> 0, then deleted
 	scripts/k8s/cluster-smoke.sh
+
+ingress-conformance: ## offline kind cluster, Knative's ingress conformance suite against the scalezero ingress, then deleted
+	scripts/k8s/ingress-conformance.sh
 
 down: ## delete the kind cluster
 	$(K8S_ENV) $(K8S)/down.sh

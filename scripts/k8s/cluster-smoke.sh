@@ -9,27 +9,11 @@
 #   HOST_PORT (default 38080): the host port (127.0.0.1) kind publishes the ingress on
 #   CLUSTER (default scalezero-smoke), KEEP=1 keeps the cluster for a look
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-. "$ROOT/k8s/versions.env"
-CACHE=${SCALEZERO_K8S_CACHE:-$HOME/.cache/scalezero/k8s}
-DOCKER=${DOCKER:-/usr/bin/docker}
 CLUSTER=${CLUSTER:-scalezero-smoke}
 HOST_PORT=${HOST_PORT:-38080}
-NODE_IMAGE=${NODE_IMAGE:-scalezero/kind-node:v$KUBERNETES_VERSION}
-BASE=${BASE_IMAGE:-scalezero/ci-base:bookworm}
+# shellcheck source=offline.sh
+. "$(dirname "$0")/offline.sh"
 FN_IMAGE=dev.local/autoscale:smoke
-GW_IMAGE=dev.local/scalezero-gateway:smoke
-KN_YAML=$CACHE/knative-v$KNATIVE_SERVING_VERSION
-OFF=$ROOT/k8s/offline
-WORK=$(mktemp -d)
-export KUBECONFIG=$WORK/kubeconfig
-# kind runs `docker`: k8s/offline/docker-shim.sh over Debian's client (see there).
-mkdir -p "$WORK/bin" && ln -s "$ROOT/k8s/offline/docker-shim.sh" "$WORK/bin/docker"
-export PATH=$WORK/bin:$CACHE/bin:$PATH REAL_DOCKER=$DOCKER
-T0=$SECONDS
-declare -A TIMES
-mark() { TIMES[$1]=$((SECONDS - $2)); echo "==> $1: ${TIMES[$1]} s"; }
-say() { echo "==> $*"; }
 
 diagnose() {
   echo "---- diagnostics ----"
@@ -48,34 +32,6 @@ diagnose() {
   done
 }
 
-cleanup() {
-  local rc=$?
-  [ $rc = 0 ] || diagnose
-  if [ "${KEEP:-0}" = 1 ]; then
-    say "KEEP=1: cluster $CLUSTER left running (KUBECONFIG=$KUBECONFIG)"
-  else
-    say "deleting cluster $CLUSTER"
-    kind delete cluster --name "$CLUSTER" --kubeconfig "$KUBECONFIG" >/dev/null 2>&1 || true
-    rm -rf "$WORK"
-  fi
-  [ $rc = 0 ] && say "cluster-smoke: PASS" || say "cluster-smoke: FAIL (exit $rc)"
-  exit $rc
-}
-
-# wait_for WHAT SECONDS CMD...: poll CMD every 2 s until it succeeds or time runs out.
-wait_for() {
-  local what=$1 limit=$2; shift 2
-  local deadline=$((SECONDS + limit))
-  say "waiting for $what (up to $limit s)"
-  until "$@" >/dev/null 2>&1; do
-    if [ $SECONDS -ge $deadline ]; then
-      echo "cluster-smoke: timed out after $limit s waiting for $what" >&2
-      return 1
-    fi
-    sleep 2
-  done
-}
-
 pods() { kubectl get pods -n smoke -l serving.knative.dev/service=autoscale --no-headers 2>/dev/null | grep -c . || true; }
 no_pods() { [ "$(kubectl get pods -n smoke -l serving.knative.dev/service=autoscale --no-headers 2>/dev/null | grep -c .)" = 0 ]; }
 deployments_available() { kubectl wait -n "$1" --for=condition=Available deployment --all --timeout=5s; }
@@ -88,39 +44,20 @@ mark toolchain "$t"
 
 # ---- 2. images the smoke runs: the function and the ingress (the gateway image)
 t=$SECONDS
-"$ROOT/docker/ci-base.sh" "$BASE"
-say "building $FN_IMAGE and $GW_IMAGE on $BASE"
+build_gateway_image smoke
+say "building $FN_IMAGE on $BASE"
 "$DOCKER" build -q --build-arg "BASE_IMAGE=$BASE" -f "$ROOT/functions/autoscale/Dockerfile" -t "$FN_IMAGE" "$ROOT" >/dev/null
-"$DOCKER" build -q --build-arg "BASE_IMAGE=$BASE" -f "$ROOT/docker/gateway.Dockerfile" -t "$GW_IMAGE" "$ROOT" >/dev/null
 mark images "$t"
 
 # ---- 3. the cluster ---------------------------------------------------------
-trap cleanup EXIT
-cat >"$WORK/kind.yaml" <<YAML
-kind: Cluster
-apiVersion: kind.x-k8s.io/v1alpha4
-nodes:
-  - role: control-plane
-    extraPortMappings:
-      - {containerPort: 31080, hostPort: $HOST_PORT, listenAddress: 127.0.0.1, protocol: TCP}
-  - role: worker
-  - role: worker
-YAML
+trap finish EXIT
 t=$SECONDS
-kind delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
-say "kind create cluster --name $CLUSTER --image $NODE_IMAGE (1 control plane, 2 workers, host port $HOST_PORT)"
-kind create cluster --name "$CLUSTER" --image "$NODE_IMAGE" --config "$WORK/kind.yaml" \
-  --kubeconfig "$KUBECONFIG" --wait 240s
-wait_for "3 nodes Ready" 180 kubectl wait --for=condition=Ready node --all --timeout=5s
-wait_for "CoreDNS available" 180 kubectl wait -n kube-system --for=condition=Available deployment/coredns --timeout=5s
+create_cluster 2 "$HOST_PORT"
 mark "cluster create" "$t"
 kubectl get nodes -o wide
 
 t=$SECONDS
-for img in "$FN_IMAGE" "$GW_IMAGE"; do
-  kind load docker-image "$img" --name "$CLUSTER" \
-    || { "$DOCKER" save -o "$WORK/img.tar" "$img" && kind load image-archive "$WORK/img.tar" --name "$CLUSTER"; }
-done
+load_images "$FN_IMAGE" "$GW_IMAGE"
 mark "kind load" "$t"
 
 # ---- 4. Knative Serving + the scalezero ingress -----------------------------
@@ -134,8 +71,7 @@ for patch in "$ROOT/k8s/knative/config-autoscaler.yaml" "$OFF/config-autoscaler-
 done
 kubectl patch configmap/config-network -n knative-serving --type merge --patch-file "$OFF/config-network.yaml" >/dev/null
 kubectl patch configmap/config-domain -n knative-serving --type merge --patch-file "$OFF/config-domain.yaml" >/dev/null
-sed "s#image: IMAGE#image: $GW_IMAGE#" "$OFF/scalezero-ingress.yaml" | kubectl apply -f - >/dev/null
-wait_for "the scalezero ingress available" 180 kubectl wait -n knative-serving --for=condition=Available deployment/scalezero-ingress --timeout=5s
+install_ingress
 mark "Knative ready" "$t"
 kubectl get deploy -n knative-serving
 

@@ -3,12 +3,15 @@
 The test plays Knative's route controller: it writes Ingress objects of our class
 (and one of another class) to tests/fakes_k8s.py over HTTP, waits for the
 ingress to mark them Ready, and sends requests with a Host header through the
-ingress to two real upstream HTTP servers standing in for revision Services
-(``--service-url http://127.0.0.1:{port}``: each split's servicePort is an upstream).
+ingress's public and private listeners to real upstream servers standing in for
+revision Services (``--service-url http://127.0.0.1:{port}``: each split's
+servicePort is an upstream): two HTTP servers, and an aiohttp WebSocket echo server.
 """
 
+import asyncio
 import http.client
 import json
+import re
 import sys
 import threading
 import time
@@ -16,11 +19,14 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from fakes_k8s import FakeKubernetes
-from procs import start_listening, stop_process
+from procs import read_log, start_listening, stop_process, wait_for
 from scalezero.gateway.kingress import GROUP, INGRESS_CLASS, PLURAL, VERSION
+from scalezero.gateway.kingress_hash import probe_hash
 
 API = f"{GROUP}/{VERSION}"
 
@@ -64,23 +70,25 @@ def world():
     ups = [Upstream("a"), Upstream("b")]
     with FakeKubernetes() as fake:
         proc, url = start_listening([sys.executable, "-m", "scalezero", "ingress", "--api", fake.url,
-                                     "--host", "127.0.0.1", "--port", "0", "--poll-interval", "0.1s",
-                                     "--service-url", "http://127.0.0.1:{port}",
+                                     "--host", "127.0.0.1", "--port", "0", "--private-port", "0",
+                                     "--poll-interval", "0.1s", "--service-url", "http://127.0.0.1:{port}",
                                      "--load-balancer", "scalezero-ingress.knative-serving.svc.cluster.local"])
         try:
-            yield fake, url, ups
+            private = wait_for(lambda: re.search(r"PRIVATE (http://\S+)", read_log(proc)), 10,
+                               "the private listener", lambda: read_log(proc)).group(1)
+            yield fake, url, ups, private
         finally:
             stop_process(proc)
             for u in ups:
                 u.close()
 
 
-def put_ingress(fake, name, splits, cls=INGRESS_CLASS, host=None):
+def put_ingress(fake, name, splits, cls=INGRESS_CLASS, host=None, visibility="ExternalIP"):
     """Create (or replace the spec of) one Ingress the way Knative's route controller does."""
     body = {"apiVersion": API, "kind": "Ingress",
             "metadata": {"name": name, "namespace": "default",
                          "annotations": {"networking.knative.dev/ingress.class": cls}},
-            "spec": {"rules": [{"hosts": [host or f"{name}.default.example.com"], "visibility": "ExternalIP",
+            "spec": {"rules": [{"hosts": [host or f"{name}.default.example.com"], "visibility": visibility,
                                 "http": {"paths": [{"splits": splits,
                                                     "appendHeaders": {"K-Network-Hash": "h1"}}]}}]}}
     req = urllib.request.Request(f"{fake.url}/apis/{API}/namespaces/default/{PLURAL}",
@@ -119,11 +127,11 @@ def wait_ready(fake, name, generation, timeout_s=10.0):
                          f"{stored(fake, name).get('status')}")
 
 
-def get(url, host, path="/"):
+def get(url, host, path="/", headers=None):
     u = urlsplit(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
     try:
-        conn.request("GET", path, headers={"Host": host})
+        conn.request("GET", path, headers={"Host": host, **(headers or {})})
         r = conn.getresponse()
         return r.status, json.loads(r.read() or b"{}")
     finally:
@@ -131,12 +139,13 @@ def get(url, host, path="/"):
 
 
 def test_ready_status_then_routing_by_host_with_appended_headers(world):
-    fake, url, (a, b) = world
+    fake, url, (a, b), _ = world
     put_ingress(fake, "hello", [split(a, 100, "hello-00001")])
     put_ingress(fake, "other", [split(b, 100, "other-00001")], cls="kourier.ingress.networking.knative.dev")
     status = wait_ready(fake, "hello", 1)
-    lb = {"ingress": [{"domainInternal": "scalezero-ingress.knative-serving.svc.cluster.local"}]}
-    assert status["publicLoadBalancer"] == lb and status["privateLoadBalancer"] == lb
+    lb = lambda domain: {"ingress": [{"domainInternal": domain}]}  # noqa: E731
+    assert status["publicLoadBalancer"] == lb("scalezero-ingress.knative-serving.svc.cluster.local")
+    assert status["privateLoadBalancer"] == lb("scalezero-ingress-internal.knative-serving.svc.cluster.local")
 
     code, body = get(url, "hello.default.example.com", "/detect?x=1")
     assert code == 200 and body["upstream"] == "a"
@@ -152,7 +161,7 @@ def test_ready_status_then_routing_by_host_with_appended_headers(world):
 
 
 def test_traffic_split_and_a_new_generation(world):
-    fake, url, (a, b) = world
+    fake, url, (a, b), _ = world
     put_ingress(fake, "split", [split(a, 50, "split-00001"), split(b, 50, "split-00002")])
     wait_ready(fake, "split", 1)
     for _ in range(200):
@@ -167,3 +176,93 @@ def test_traffic_split_and_a_new_generation(world):
         code, body = get(url, "split.default.example.com")
         assert code == 200 and body["upstream"] == "b"
     assert a.hits == before
+
+
+def test_cluster_local_rules_only_on_the_private_listener(world):
+    """Knative's visibility contract: a ClusterLocal host is a 404 from outside."""
+    fake, url, (a, b), private = world
+    put_ingress(fake, "pub", [split(a, 100, "pub-00001")])
+    put_ingress(fake, "loc", [split(b, 100, "loc-00001")], host="loc.default.svc.cluster.local",
+                visibility="ClusterLocal")
+    wait_ready(fake, "pub", 1)
+    wait_ready(fake, "loc", 1)
+    code, err = get(url, "loc.default.svc.cluster.local")
+    assert code == 404 and "no Knative Ingress routes host" in err["error"]
+    assert b.hits == 0
+    code, body = get(private, "loc.default.svc.cluster.local")
+    assert code == 200 and body["upstream"] == "b"
+    # The private listener serves every rule (as Kourier's internal gateway does).
+    assert get(private, "pub.default.example.com")[1]["upstream"] == "a"
+
+
+def test_probe_hash_override_becomes_the_ingress_hash(world):
+    """Knative's InsertProbe: K-Network-Hash: override reaches the backend as the hash."""
+    fake, url, (a, _), _ = world
+    put_ingress(fake, "probe", [split(a, 100, "probe-00001")])
+    wait_ready(fake, "probe", 1)
+    want = probe_hash(stored(fake, "probe"))
+    _, body = get(url, "probe.default.example.com", headers={"K-Network-Probe": "probe",
+                                                             "K-Network-Hash": "override"})
+    assert body["headers"]["K-Network-Hash"] == want
+    _, body = get(url, "probe.default.example.com", headers={"K-Network-Hash": "override-not"})
+    assert body["headers"]["K-Network-Hash"] == "h1"  # the path's appendHeaders, set not appended
+
+
+class EchoServer:
+    """A real aiohttp WebSocket server: text back with " - pong", binary reversed."""
+
+    def __init__(self):
+        self.handshake: dict = {}
+
+    async def _echo(self, request: web.Request) -> web.WebSocketResponse:
+        self.handshake = {"path": request.path_qs, **request.headers}
+        ws = web.WebSocketResponse(protocols=("chat",))
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                await ws.send_str(msg.data + " - pong")
+            elif msg.type == aiohttp.WSMsgType.BINARY:
+                await ws.send_bytes(msg.data[::-1])
+        return ws
+
+    async def start(self) -> int:
+        app = web.Application()
+        app.router.add_get("/ws", self._echo)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        return self.runner.addresses[0][1]
+
+
+def test_websocket_upgrade_is_relayed_with_the_appended_headers(world):
+    fake, url, _, _ = world
+
+    class Port:  # what split() reads of an upstream
+        def __init__(self, port):
+            self.port = port
+
+    async def scenario():
+        echo = EchoServer()
+        port = await echo.start()
+        try:
+            await asyncio.to_thread(put_ingress, fake, "ws", [split(Port(port), 100, "ws-00001")])
+            await asyncio.to_thread(wait_ready, fake, "ws", 1)
+            replies = []
+            async with aiohttp.ClientSession() as session:
+                async with session.ws_connect(f"{url}/ws?x=1", headers={"Host": "ws.default.example.com"},
+                                              protocols=("chat",)) as ws:
+                    assert ws.protocol == "chat"
+                    for i in range(20):
+                        await ws.send_str(f"ping {i}")
+                        replies.append(await ws.receive_str(timeout=5))
+                    await ws.send_bytes(b"abc")
+                    replies.append(await ws.receive_bytes(timeout=5))
+            return replies, echo.handshake
+        finally:
+            await echo.runner.cleanup()
+
+    replies, handshake = asyncio.run(scenario())
+    assert replies == [f"ping {i} - pong" for i in range(20)] + [b"cba"]
+    assert handshake["path"] == "/ws?x=1"
+    assert handshake["Host"] == "ws.default.example.com"
+    assert handshake["Knative-Serving-Revision"] == "ws-00001"

@@ -3,8 +3,9 @@
 import pytest
 
 from scalezero.errors import ConfigError
-from scalezero.gateway.kingress import (INGRESS_CLASS, IngressConfig, Route, RouteTable, Split,
-                                        ingress_class, is_marked, ready_status, routes_of)
+from scalezero.gateway.kingress import (CLUSTER_LOCAL, EXTERNAL, INGRESS_CLASS, IngressConfig, Route,
+                                        RouteTable, Split, ingress_class, is_marked, ready_status, routes_of)
+from scalezero.gateway.kingress_hash import go_json, probe_hash
 
 
 def ingress(name="hello", generation=1, rules=None, cls=INGRESS_CLASS):
@@ -71,13 +72,16 @@ def test_named_port_and_empty_splits_are_refused():
 def test_class_annotation_and_ready_status():
     assert ingress_class(ingress(cls="kourier.ingress.networking.knative.dev")) != INGRESS_CLASS
     obj = ingress(generation=3)
-    status = ready_status(obj, "gw.ns.svc.cluster.local", "2026-01-01T00:00:00Z")
+    status = ready_status(obj, "gw.ns.svc.cluster.local", "2026-01-01T00:00:00Z", "gw-internal.ns.svc.cluster.local")
     assert status["observedGeneration"] == 3
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
         "Ready": "True", "LoadBalancerReady": "True", "NetworkConfigured": "True"}
     assert status["publicLoadBalancer"] == {"ingress": [{"domainInternal": "gw.ns.svc.cluster.local"}]}
+    assert status["privateLoadBalancer"] == {"ingress": [{"domainInternal": "gw-internal.ns.svc.cluster.local"}]}
     assert not is_marked(obj, status)
     assert is_marked({**obj, "status": status}, status)
+    moved = ready_status(obj, "gw.ns.svc.cluster.local", "t", "elsewhere.ns.svc.cluster.local")
+    assert not is_marked({**obj, "status": status}, moved)  # a new private LB is written
     assert not is_marked({**ingress(generation=4), "status": status},
                          ready_status(ingress(generation=4), "gw.ns.svc.cluster.local", "t"))
 
@@ -87,3 +91,51 @@ def test_config_validation_messages():
         IngressConfig(poll_interval_s=0)
     with pytest.raises(ConfigError, match="must contain {port}"):
         IngressConfig(service_url="http://x")
+
+
+def test_visibility_splits_the_public_table_from_the_private_one():
+    obj = ingress(rules=[rule(["pub.example.com"], [{"splits": [split("pub")]}]),
+                         rule(["loc.default.svc.cluster.local"], [{"splits": [split("loc")]}],
+                              visibility=CLUSTER_LOCAL)])
+    public = RouteTable.build([obj], visibilities=(EXTERNAL,))
+    private = RouteTable.build([obj])
+    assert public.match("loc.default.svc.cluster.local", "/", {}) is None
+    assert set(public.hosts) == {"pub.example.com"}
+    assert set(private.hosts) == {"pub.example.com", "loc.default.svc.cluster.local"}
+
+
+# Two Ingresses and the hashes knative.dev/networking/pkg/ingress.ComputeHash (Go,
+# the pinned v0.0.0-20250415164913-6268d931d247) gives them: omitempty fields, Go's
+# field order, sorted map keys, <>& and U+2028 escaped, an IntOrString port of each kind.
+GO_HASHES = [
+    ({"metadata": {"name": "hello", "namespace": "default"},
+      "spec": {"httpOption": "Enabled", "rules": [{
+          "hosts": ["hello.default.example.com", "hello.default.svc"], "visibility": "ExternalIP",
+          "http": {"paths": [{"splits": [{
+              "serviceName": "hello-00001", "serviceNamespace": "default", "servicePort": 80, "percent": 100,
+              "appendHeaders": {"Knative-Serving-Revision": "hello-00001", "A-First": "x<&>"}}]}]}}]}},
+     "7466283e2315257d5ee4bcd20175c9eccde3f220dc97bdc2fbe6541c49f57faf"),
+    ({"metadata": {"name": "p", "namespace": "serving-tests"},
+      "spec": {"tls": [{"hosts": ["a.b"], "secretName": "s", "secretNamespace": "serving-tests"}],
+               "rules": [{"hosts": ["p.example.com"], "visibility": "ClusterLocal", "http": {"paths": [{
+                   "path": "/foo", "rewriteHost": "x.svc",
+                   "headers": {"Knative-Serving-Tag": {"exact": "the-tag"}, "A": {"exact": ""}},
+                   "splits": [{"serviceName": "a", "serviceNamespace": "serving-tests", "servicePort": "http",
+                               "percent": 0},
+                              {"serviceName": "b", "serviceNamespace": "serving-tests", "servicePort": 81,
+                               "percent": 100}],
+                   "appendHeaders": {"Z": "1", "B": "\u00e9\u2028"}}]}}]}},
+     "ee88b2687f2b1c94060c6629cd6ad5543a60412b72e9f01d2cd52044b0a3666f"),
+]
+
+
+@pytest.mark.parametrize("obj,want", GO_HASHES, ids=["plain", "every-field"])
+def test_probe_hash_is_knatives_compute_hash(obj, want):
+    assert probe_hash(obj) == want
+    assert go_json(obj["spec"]).startswith(b'{"tls":' if "tls" in obj["spec"] else b'{"rules":')
+
+
+def test_each_route_carries_its_ingress_hash():
+    obj, want = GO_HASHES[0]
+    routes = routes_of(obj)
+    assert {r.probe_hash for rs in routes.values() for r in rs} == {want}  # what "override" becomes

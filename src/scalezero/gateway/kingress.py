@@ -8,16 +8,23 @@ this module does it with the gateway's aiohttp proxy, so a cluster needs no Envo
 
 What it implements of the contract:
   - Ingresses whose ``networking.knative.dev/ingress.class`` annotation is ours;
-  - rules by Host (both visibilities: one listener serves the public and the
-    cluster-local hosts), paths by longest prefix, exact header matches;
+  - rules by Host, paths by longest prefix, exact header matches;
+  - visibility: the public listener (``port``, the public load balancer's
+    Service) serves only ``ExternalIP`` rules, so a cluster-local host is a 404
+    from outside; the private listener (``private_port``, the private load
+    balancer's Service) serves every rule, as Kourier's internal gateway does;
   - traffic splits by percent to ``serviceName.serviceNamespace:servicePort``,
     with each split's and each path's ``appendHeaders``; ``rewriteHost``;
+  - the probe contract: ``K-Network-Hash: override`` reaches the backend as the
+    Ingress's hash (kingress_hash.py);
+  - WebSocket upgrades, relayed message by message (wsproxy.py);
   - status: Ready/LoadBalancerReady/NetworkConfigured at the Ingress's
-    generation, and public/private load balancers naming our Service, written
-    only once the routing table holds the Ingress's rules.
-Not implemented: TLS, ``httpOption: Redirected``, retries, websockets/HTTP2/gRPC
-(the proxy reads whole bodies over HTTP/1.1). Ingresses are read by a list every
-``poll_interval_s`` (not a watch): a new Route is routable within that interval.
+    generation, and the public/private load balancers, written only once the
+    routing tables hold the Ingress's rules.
+Not implemented: TLS, ``httpOption: Redirected``, HTTP/2 and so gRPC (aiohttp
+serves and sends HTTP/1.1 only). Requests are not retried (the contract says
+so). Ingresses are read by a list every ``poll_interval_s`` (not a watch): a new
+Route is routable within that interval.
 """
 
 import argparse
@@ -33,6 +40,8 @@ from aiohttp import web
 
 from scalezero import errors
 from scalezero.errors import ConfigError, FunctionNotFound, ScalezeroError
+from scalezero.gateway import wsproxy
+from scalezero.gateway.kingress_hash import HASH_KEY, HASH_OVERRIDE, probe_hash
 from scalezero.units import parse_duration
 
 log = logging.getLogger(__name__)
@@ -40,6 +49,7 @@ GROUP, VERSION, PLURAL = "networking.internal.knative.dev", "v1alpha1", "ingress
 INGRESS_CLASS = "scalezero.ingress.networking.knative.dev"
 CLASS_ANNOTATIONS = ("networking.knative.dev/ingress.class", "networking.knative.dev/ingress-class")
 SERVICE_URL = "http://{name}.{namespace}.svc.cluster.local:{port}"
+EXTERNAL, CLUSTER_LOCAL = "ExternalIP", "ClusterLocal"
 
 
 @dataclass(frozen=True)
@@ -47,12 +57,14 @@ class IngressConfig:
     """What ``scalezero ingress`` serves and where."""
 
     ingress_class: str = INGRESS_CLASS
-    load_balancer: str = "scalezero-ingress.knative-serving.svc.cluster.local"  # our Service
+    load_balancer: str = "scalezero-ingress.knative-serving.svc.cluster.local"  # public Service
+    private_load_balancer: str = "scalezero-ingress-internal.knative-serving.svc.cluster.local"
     service_url: str = SERVICE_URL  # how a split's Service is reached (tests: 127.0.0.1)
     poll_interval_s: float = 1.0
     upstream_timeout_s: float = 300.0
     host: str = "0.0.0.0"
-    port: int = 8080
+    port: int = 8080  # public listener: ExternalIP rules only
+    private_port: int = 8081  # private listener: every rule
 
     def __post_init__(self):
         if not self.ingress_class:
@@ -61,8 +73,9 @@ class IngressConfig:
             raise ConfigError(f"poll_interval_s = {self.poll_interval_s}, must be > 0")
         if self.upstream_timeout_s <= 0:
             raise ConfigError(f"upstream_timeout_s = {self.upstream_timeout_s}, must be > 0")
-        if not 0 <= self.port <= 65535:
-            raise ConfigError(f"port = {self.port}, must be 0..65535")
+        for name in ("port", "private_port"):
+            if not 0 <= getattr(self, name) <= 65535:
+                raise ConfigError(f"{name} = {getattr(self, name)}, must be 0..65535")
         if "{port}" not in self.service_url:
             raise ConfigError(f"service_url = {self.service_url!r}, must contain {{port}} "
                               "(and {name}, {namespace} outside tests)")
@@ -83,6 +96,8 @@ class Route:
     header_match: tuple[tuple[str, str], ...] = ()  # exact matches, all required
     append_headers: tuple[tuple[str, str], ...] = ()
     rewrite_host: str = ""
+    visibility: str = EXTERNAL
+    probe_hash: str = ""  # what K-Network-Hash: override becomes
 
     def matches(self, path: str, headers) -> bool:
         return path.startswith(self.path) and all(headers.get(k) == v for k, v in self.header_match)
@@ -116,6 +131,7 @@ def routes_of(obj: dict, service_url: str = SERVICE_URL) -> dict[str, list[Route
     """Host -> routes of one Ingress object (raises ConfigError on what it cannot serve)."""
     meta = obj.get("metadata", {})
     ident = f"{meta.get('namespace')}/{meta.get('name')}"
+    hashed = probe_hash(obj)
     table: dict[str, list[Route]] = {}
     for rule in (obj.get("spec") or {}).get("rules") or []:
         for p in ((rule.get("http") or {}).get("paths")) or []:
@@ -131,7 +147,8 @@ def routes_of(obj: dict, service_url: str = SERVICE_URL) -> dict[str, list[Route
                           header_match=tuple(sorted((k, m.get("exact", ""))
                                                     for k, m in (p.get("headers") or {}).items())),
                           append_headers=tuple(sorted((p.get("appendHeaders") or {}).items())),
-                          rewrite_host=p.get("rewriteHost") or "")
+                          rewrite_host=p.get("rewriteHost") or "",
+                          visibility=rule.get("visibility") or EXTERNAL, probe_hash=hashed)
             for host in rule.get("hosts") or []:
                 table.setdefault(host.lower(), []).append(route)
     return table
@@ -144,11 +161,14 @@ class RouteTable:
     hosts: dict[str, list[Route]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, ingresses: list[dict], service_url: str = SERVICE_URL) -> "RouteTable":
+    def build(cls, ingresses: list[dict], service_url: str = SERVICE_URL,
+              visibilities: tuple[str, ...] = (EXTERNAL, CLUSTER_LOCAL)) -> "RouteTable":
+        """The routes of ``ingresses`` whose rule's visibility is one of ``visibilities``."""
         hosts: dict[str, list[Route]] = {}
         for obj in ingresses:
             for host, routes in routes_of(obj, service_url).items():
-                hosts.setdefault(host, []).extend(routes)
+                hosts.setdefault(host, []).extend(r for r in routes if r.visibility in visibilities)
+        hosts = {h: routes for h, routes in hosts.items() if routes}
         # Header-matching routes before plain ones, then the longest prefix first.
         for routes in hosts.values():
             routes.sort(key=lambda r: (not r.header_match, -len(r.path)))
@@ -162,13 +182,14 @@ class RouteTable:
         return None
 
 
-def ready_status(obj: dict, load_balancer: str, now: str) -> dict:
-    """The status an Ingress gets once its rules are in the table."""
-    lb = {"ingress": [{"domainInternal": load_balancer}]}
+def ready_status(obj: dict, load_balancer: str, now: str, private_load_balancer: str = "") -> dict:
+    """The status an Ingress gets once its rules are in the tables."""
+    lb = lambda domain: {"ingress": [{"domainInternal": domain}]}  # noqa: E731
     conditions = [{"type": t, "status": "True", "lastTransitionTime": now}
                   for t in ("LoadBalancerReady", "NetworkConfigured", "Ready")]
     return {"observedGeneration": obj["metadata"].get("generation", 1), "conditions": conditions,
-            "publicLoadBalancer": lb, "privateLoadBalancer": lb}
+            "publicLoadBalancer": lb(load_balancer),
+            "privateLoadBalancer": lb(private_load_balancer or load_balancer)}
 
 
 def failed_status(obj: dict, message: str, now: str) -> dict:
@@ -183,16 +204,17 @@ def is_marked(obj: dict, status: dict) -> bool:
     states = lambda s: sorted((c["type"], c["status"]) for c in s.get("conditions") or [])  # noqa: E731
     return (old.get("observedGeneration") == status["observedGeneration"]
             and states(old) == states(status)
-            and old.get("publicLoadBalancer") == status.get("publicLoadBalancer"))
+            and old.get("publicLoadBalancer") == status.get("publicLoadBalancer")
+            and old.get("privateLoadBalancer") == status.get("privateLoadBalancer"))
 
 
 class Reconciler:
-    """Lists our Ingresses, rebuilds the table, then writes each one's status."""
+    """Lists our Ingresses, rebuilds both tables, then writes each one's status."""
 
-    def __init__(self, api_client, config: IngressConfig, table: RouteTable):
+    def __init__(self, api_client, config: IngressConfig, public: RouteTable, private: RouteTable):
         from kubernetes import client
         self.config = config
-        self.table = table
+        self.public, self.private = public, private
         self._custom = client.CustomObjectsApi(api_client)
 
     def _list(self) -> list[dict]:
@@ -215,9 +237,11 @@ class Reconciler:
                 statuses.append((obj, failed_status(obj, f"cannot serve this Ingress: {e}", now)))
                 continue
             served.append(obj)
-            statuses.append((obj, ready_status(obj, self.config.load_balancer, now)))
-        # The table first: Ready must never be written for a rule we do not route yet.
-        self.table.hosts = RouteTable.build(served, self.config.service_url).hosts
+            statuses.append((obj, ready_status(obj, self.config.load_balancer, now,
+                                               self.config.private_load_balancer)))
+        # The tables first: Ready must never be written for a rule we do not route yet.
+        self.public.hosts = RouteTable.build(served, self.config.service_url, (EXTERNAL,)).hosts
+        self.private.hosts = RouteTable.build(served, self.config.service_url).hosts
         for obj, status in statuses:
             if not is_marked(obj, status):
                 self._patch_status(obj, status)
@@ -237,6 +261,7 @@ class Reconciler:
 
 TABLE = web.AppKey("table", RouteTable)
 PROXY = web.AppKey("proxy", object)
+WS_SESSION = web.AppKey("ws_session", object)
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -249,6 +274,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
     extra = {"Host": route.rewrite_host or request.host}
     extra.update(route.append_headers)
     extra.update(split.append_headers)
+    if request.headers.get(HASH_KEY) == HASH_OVERRIDE:  # Knative's InsertProbe, done per request
+        extra[HASH_KEY] = route.probe_hash
+    if wsproxy.is_upgrade(request):
+        return await wsproxy.relay(request, request.app[WS_SESSION], split.url, extra)
     status, headers, body = await request.app[PROXY].forward(
         split.url, request.method, request.raw_path.split("?", 1)[0], request.headers,
         await request.read(), request.query_string, extra_headers=extra)
@@ -264,48 +293,64 @@ async def _errors(request: web.Request, handler):
 
 
 def create_app(table: RouteTable, upstream_timeout_s: float) -> web.Application:
+    import aiohttp
     from scalezero.gateway.proxy import Proxy
     app = web.Application(middlewares=[_errors], client_max_size=64 * 1024 * 1024)
     app[TABLE] = table
     app[PROXY] = Proxy(timeout_s=upstream_timeout_s)
+    # A WebSocket lives as long as its two ends want: no total timeout, only on connecting.
+    app[WS_SESSION] = None
     app.router.add_route("*", "/{tail:.*}", handle)
+
+    async def _open(app: web.Application) -> None:
+        app[WS_SESSION] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=30))
 
     async def _close(app: web.Application) -> None:
         await app[PROXY].close()
+        await app[WS_SESSION].close()
+    app.on_startup.append(_open)
     app.on_cleanup.append(_close)
     return app
 
 
 async def serve(config: IngressConfig, api_client, announce: Callable[[str], None] = print) -> None:
-    """Sync Ingresses and proxy until SIGINT or SIGTERM."""
+    """Sync Ingresses and proxy (public and private listeners) until SIGINT or SIGTERM."""
     from scalezero.gateway.app import _until_signal
-    table = RouteTable()
-    reconciler = Reconciler(api_client, config, table)
-    runner = web.AppRunner(create_app(table, config.upstream_timeout_s), handle_signals=False,
-                           access_log=None)
-    await runner.setup()
+    public, private = RouteTable(), RouteTable()
+    reconciler = Reconciler(api_client, config, public, private)
+    runners = [web.AppRunner(create_app(t, config.upstream_timeout_s), handle_signals=False, access_log=None)
+               for t in (public, private)]
     task = asyncio.create_task(reconciler.run(), name="kingress sync")
     try:
-        await web.TCPSite(runner, config.host, config.port).start()
-        host, port = runner.addresses[0][:2]
-        announce(f"LISTENING http://{host}:{port}")
+        for runner, port, what in zip(runners, (config.port, config.private_port), ("public", "private")):
+            await runner.setup()
+            await web.TCPSite(runner, config.host, port).start()
+            host, port = runner.addresses[0][:2]
+            announce(f"LISTENING http://{host}:{port}" if what == "public" else f"PRIVATE http://{host}:{port}")
         announce(f"serving Knative Ingresses of class {config.ingress_class}")
         await _until_signal()
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     env = os.environ
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8080, help="port (0 = any free one)")
+    parser.add_argument("--port", type=int, default=8080,
+                        help="public port: ExternalIP rules only (0 = any free one)")
+    parser.add_argument("--private-port", type=int, default=8081,
+                        help="private port: every rule, cluster-local ones too (0 = any free one)")
     parser.add_argument("--ingress-class", default=env.get("SCALEZERO_INGRESS_CLASS", INGRESS_CLASS),
                         help="the config-network ingress-class this serves")
     parser.add_argument("--load-balancer", default=env.get(
         "SCALEZERO_INGRESS_LOAD_BALANCER", IngressConfig.load_balancer),
-        help="this ingress's Service DNS name, written to each Ingress's status")
+        help="the public Service's DNS name, written to each Ingress's status")
+    parser.add_argument("--private-load-balancer", default=env.get(
+        "SCALEZERO_INGRESS_PRIVATE_LOAD_BALANCER", IngressConfig.private_load_balancer),
+        help="the private Service's DNS name (cluster-local traffic), written to each status")
     parser.add_argument("--poll-interval", default="1s", help="how often Ingresses are listed")
     parser.add_argument("--upstream-timeout", default="300s", help="longest wait for a response")
     parser.add_argument("--service-url", default=SERVICE_URL,
@@ -316,6 +361,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> IngressConfig:
     return IngressConfig(ingress_class=args.ingress_class, load_balancer=args.load_balancer,
+                         private_load_balancer=args.private_load_balancer, private_port=args.private_port,
                          poll_interval_s=parse_duration(args.poll_interval),
                          upstream_timeout_s=parse_duration(args.upstream_timeout),
                          service_url=args.service_url, host=args.host, port=args.port)
