@@ -15,7 +15,7 @@
 #
 #   usage: scripts/k8s/ingress-conformance.sh
 #   CLUSTER (default scalezero-conformance); KEEP=1 keeps the cluster
-#   SKIP_TESTS (default: the features the ingress does not implement, see the README;
+#   SKIP_TESTS (default basics/http2,grpc,grpc/split: HTTP/2, which the ingress lacks;
 #     empty runs everything), RUN (a -test.run pattern), PARALLEL (default 6)
 set -euo pipefail
 CLUSTER=${CLUSTER:-scalezero-conformance}
@@ -27,7 +27,7 @@ INGRESS_CLASS=scalezero.ingress.networking.knative.dev
 IMAGE_REPO=dev.local/knative-test
 IMAGE_TAG=conformance
 TEST_IMAGES="grpc-ping httpproxy retry runtime timeout wsserver"
-SKIP_TESTS=${SKIP_TESTS-tls,httpoption,basics/http2,grpc,grpc/split}
+SKIP_TESTS=${SKIP_TESTS-basics/http2,grpc,grpc/split}
 # knative.dev pseudo-versions are unknown to the checksum database (404): go.sum
 # (committed) holds their hashes; GONOSUMDB keeps `go` from asking for new ones.
 export GONOSUMDB=knative.dev/* CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false"

@@ -6,12 +6,17 @@ ingress to mark them Ready, and sends requests with a Host header through the
 ingress's public and private listeners to real upstream servers standing in for
 revision Services (``--service-url http://127.0.0.1:{port}``: each split's
 servicePort is an upstream): two HTTP servers, and an aiohttp WebSocket echo server.
+The HTTPS listener is checked with a certificate made by the openssl CLI.
 """
 
 import asyncio
+import base64
 import http.client
 import json
 import re
+import socket
+import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -70,27 +75,28 @@ def world():
     ups = [Upstream("a"), Upstream("b")]
     with FakeKubernetes() as fake:
         proc, url = start_listening([sys.executable, "-m", "scalezero", "ingress", "--api", fake.url,
-                                     "--host", "127.0.0.1", "--port", "0", "--private-port", "0",
+                                     "--host", "127.0.0.1", "--port", "0", "--private-port", "0", "--tls-port", "0",
                                      "--poll-interval", "0.1s", "--service-url", "http://127.0.0.1:{port}",
                                      "--load-balancer", "scalezero-ingress.knative-serving.svc.cluster.local"])
         try:
-            private = wait_for(lambda: re.search(r"PRIVATE (http://\S+)", read_log(proc)), 10,
-                               "the private listener", lambda: read_log(proc)).group(1)
-            yield fake, url, ups, private
+            listening = lambda what: wait_for(lambda: re.search(rf"{what} (https?://\S+)", read_log(proc)),  # noqa: E731
+                                              10, what, lambda: read_log(proc)).group(1)
+            yield fake, url, ups, listening("PRIVATE"), listening("HTTPS")
         finally:
             stop_process(proc)
             for u in ups:
                 u.close()
 
 
-def put_ingress(fake, name, splits, cls=INGRESS_CLASS, host=None, visibility="ExternalIP"):
+def put_ingress(fake, name, splits, cls=INGRESS_CLASS, host=None, visibility="ExternalIP", **spec):
     """Create (or replace the spec of) one Ingress the way Knative's route controller does."""
     body = {"apiVersion": API, "kind": "Ingress",
             "metadata": {"name": name, "namespace": "default",
                          "annotations": {"networking.knative.dev/ingress.class": cls}},
             "spec": {"rules": [{"hosts": [host or f"{name}.default.example.com"], "visibility": visibility,
                                 "http": {"paths": [{"splits": splits,
-                                                    "appendHeaders": {"K-Network-Hash": "h1"}}]}}]}}
+                                                    "appendHeaders": {"K-Network-Hash": "h1"}}]}}],
+                     **spec}}
     req = urllib.request.Request(f"{fake.url}/apis/{API}/namespaces/default/{PLURAL}",
                                  data=json.dumps(body).encode(), method="POST",
                                  headers={"Content-Type": "application/json"})
@@ -139,7 +145,7 @@ def get(url, host, path="/", headers=None):
 
 
 def test_ready_status_then_routing_by_host_with_appended_headers(world):
-    fake, url, (a, b), _ = world
+    fake, url, (a, b), *_ = world
     put_ingress(fake, "hello", [split(a, 100, "hello-00001")])
     put_ingress(fake, "other", [split(b, 100, "other-00001")], cls="kourier.ingress.networking.knative.dev")
     status = wait_ready(fake, "hello", 1)
@@ -161,7 +167,7 @@ def test_ready_status_then_routing_by_host_with_appended_headers(world):
 
 
 def test_traffic_split_and_a_new_generation(world):
-    fake, url, (a, b), _ = world
+    fake, url, (a, b), *_ = world
     put_ingress(fake, "split", [split(a, 50, "split-00001"), split(b, 50, "split-00002")])
     wait_ready(fake, "split", 1)
     for _ in range(200):
@@ -180,7 +186,7 @@ def test_traffic_split_and_a_new_generation(world):
 
 def test_cluster_local_rules_only_on_the_private_listener(world):
     """Knative's visibility contract: a ClusterLocal host is a 404 from outside."""
-    fake, url, (a, b), private = world
+    fake, url, (a, b), private, _ = world
     put_ingress(fake, "pub", [split(a, 100, "pub-00001")])
     put_ingress(fake, "loc", [split(b, 100, "loc-00001")], host="loc.default.svc.cluster.local",
                 visibility="ClusterLocal")
@@ -197,7 +203,7 @@ def test_cluster_local_rules_only_on_the_private_listener(world):
 
 def test_probe_hash_override_becomes_the_ingress_hash(world):
     """Knative's InsertProbe: K-Network-Hash: override reaches the backend as the hash."""
-    fake, url, (a, _), _ = world
+    fake, url, (a, _), *_ = world
     put_ingress(fake, "probe", [split(a, 100, "probe-00001")])
     wait_ready(fake, "probe", 1)
     want = probe_hash(stored(fake, "probe"))
@@ -235,7 +241,7 @@ class EchoServer:
 
 
 def test_websocket_upgrade_is_relayed_with_the_appended_headers(world):
-    fake, url, _, _ = world
+    fake, url, *_ = world
 
     class Port:  # what split() reads of an upstream
         def __init__(self, port):
@@ -266,3 +272,57 @@ def test_websocket_upgrade_is_relayed_with_the_appended_headers(world):
     assert handshake["path"] == "/ws?x=1"
     assert handshake["Host"] == "ws.default.example.com"
     assert handshake["Knative-Serving-Revision"] == "ws-00001"
+
+
+def put_tls_secret(fake, tmp_path, name, host):
+    """A kubernetes.io/tls Secret for ``host`` (self-signed, openssl); returns the cert's path."""
+    cert, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", f"/CN={host}",
+                    "-addext", f"subjectAltName=DNS:{host}"], check=True, capture_output=True)
+    data = {k: base64.b64encode(p.read_bytes()).decode() for k, p in (("tls.crt", cert), ("tls.key", key))}
+    assert fake.create(("v1", "default", "secrets", name),
+                       {"metadata": {"name": name}, "type": "kubernetes.io/tls", "data": data})[0] == 201
+    return cert
+
+
+def https_get(https_url, host, cafile, path="/"):
+    """GET over TLS with SNI ``host`` (the URL is the listener's 127.0.0.1 address)."""
+    u = urlsplit(https_url)
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    with socket.create_connection((u.hostname, u.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as tls:
+            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            data = b"".join(iter(lambda: tls.recv(65536), b""))
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_https_by_sni_from_the_ingress_secret_and_the_http_redirect(world, tmp_path):
+    fake, url, (a, _), private, https = world
+    host = "secure.default.example.com"
+    cert = put_tls_secret(fake, tmp_path, "secure-tls", host)
+    put_ingress(fake, "secure", [split(a, 100, "secure-00001")], host=host, httpOption="Redirected",
+                tls=[{"hosts": [host], "secretName": "secure-tls", "secretNamespace": "default"}])
+    wait_ready(fake, "secure", 1)
+
+    code, body = https_get(https, host, cert, "/x?y=1")
+    assert code == 200 and body["upstream"] == "a" and body["path"] == "/x?y=1"
+    u = urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    conn.request("GET", "/x?y=1", headers={"Host": host})
+    r = conn.getresponse()
+    assert (r.status, r.getheader("Location")) == (301, f"https://{host}/x?y=1")
+    conn.close()
+    assert get(private, host)[0] == 200  # cluster-internal traffic is never redirected
+    with pytest.raises(ssl.SSLError):  # no certificate for that name: the handshake is refused
+        https_get(https, "other.default.example.com", cert)
+
+
+def test_a_missing_tls_secret_keeps_the_ingress_not_ready(world):
+    fake, _, (a, _), *_ = world
+    put_ingress(fake, "nosecret", [split(a, 100, "nosecret-00001")],
+                tls=[{"hosts": ["nosecret.default.example.com"], "secretName": "absent", "secretNamespace": "default"}])
+    status = wait_for(lambda: stored(fake, "nosecret").get("status"), 10, "a status")
+    [cond] = status["conditions"]
+    assert cond["status"] == "False" and "cannot read its TLS secret: 404" in cond["message"]

@@ -18,11 +18,14 @@ What it implements of the contract:
   - the probe contract: ``K-Network-Hash: override`` reaches the backend as the
     Ingress's hash (kingress_hash.py);
   - WebSocket upgrades, relayed message by message (wsproxy.py);
+  - TLS: an HTTPS listener (``tls_port``) for the ExternalIP rules, with each
+    host's certificate from the Secret its ``spec.tls`` names, chosen by SNI
+    (kingress_tls.py); ``httpOption: Redirected`` answers plain HTTP on the
+    public listener with a 301 to https;
   - status: Ready/LoadBalancerReady/NetworkConfigured at the Ingress's
     generation, and the public/private load balancers, written only once the
     routing tables hold the Ingress's rules.
-Not implemented: TLS, ``httpOption: Redirected``, HTTP/2 and so gRPC (aiohttp
-serves and sends HTTP/1.1 only). Requests are not retried (the contract says
+Not implemented: HTTP/2 and so gRPC (aiohttp serves and sends HTTP/1.1 only). Requests are not retried (the contract says
 so). Ingresses are read by a list every ``poll_interval_s`` (not a watch): a new
 Route is routable within that interval.
 """
@@ -33,6 +36,7 @@ import datetime
 import logging
 import os
 import random
+import ssl
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -42,6 +46,7 @@ from scalezero import errors
 from scalezero.errors import ConfigError, FunctionNotFound, ScalezeroError
 from scalezero.gateway import wsproxy
 from scalezero.gateway.kingress_hash import HASH_KEY, HASH_OVERRIDE, probe_hash
+from scalezero.gateway.kingress_tls import Certificates, tls_entries
 from scalezero.units import parse_duration
 
 log = logging.getLogger(__name__)
@@ -65,6 +70,7 @@ class IngressConfig:
     host: str = "0.0.0.0"
     port: int = 8080  # public listener: ExternalIP rules only
     private_port: int = 8081  # private listener: every rule
+    tls_port: int = 8443  # public HTTPS listener: ExternalIP rules of hosts with a certificate
 
     def __post_init__(self):
         if not self.ingress_class:
@@ -73,7 +79,7 @@ class IngressConfig:
             raise ConfigError(f"poll_interval_s = {self.poll_interval_s}, must be > 0")
         if self.upstream_timeout_s <= 0:
             raise ConfigError(f"upstream_timeout_s = {self.upstream_timeout_s}, must be > 0")
-        for name in ("port", "private_port"):
+        for name in ("port", "private_port", "tls_port"):
             if not 0 <= getattr(self, name) <= 65535:
                 raise ConfigError(f"{name} = {getattr(self, name)}, must be 0..65535")
         if "{port}" not in self.service_url:
@@ -98,6 +104,7 @@ class Route:
     rewrite_host: str = ""
     visibility: str = EXTERNAL
     probe_hash: str = ""  # what K-Network-Hash: override becomes
+    redirect_https: bool = False  # httpOption: Redirected (plain HTTP on the public listener -> 301)
 
     def matches(self, path: str, headers) -> bool:
         return path.startswith(self.path) and all(headers.get(k) == v for k, v in self.header_match)
@@ -132,6 +139,7 @@ def routes_of(obj: dict, service_url: str = SERVICE_URL) -> dict[str, list[Route
     meta = obj.get("metadata", {})
     ident = f"{meta.get('namespace')}/{meta.get('name')}"
     hashed = probe_hash(obj)
+    redirect = (obj.get("spec") or {}).get("httpOption") == "Redirected"
     table: dict[str, list[Route]] = {}
     for rule in (obj.get("spec") or {}).get("rules") or []:
         for p in ((rule.get("http") or {}).get("paths")) or []:
@@ -148,7 +156,8 @@ def routes_of(obj: dict, service_url: str = SERVICE_URL) -> dict[str, list[Route
                                                     for k, m in (p.get("headers") or {}).items())),
                           append_headers=tuple(sorted((p.get("appendHeaders") or {}).items())),
                           rewrite_host=p.get("rewriteHost") or "",
-                          visibility=rule.get("visibility") or EXTERNAL, probe_hash=hashed)
+                          visibility=rule.get("visibility") or EXTERNAL, probe_hash=hashed,
+                          redirect_https=redirect and (rule.get("visibility") or EXTERNAL) == EXTERNAL)
             for host in rule.get("hosts") or []:
                 table.setdefault(host.lower(), []).append(route)
     return table
@@ -211,11 +220,21 @@ def is_marked(obj: dict, status: dict) -> bool:
 class Reconciler:
     """Lists our Ingresses, rebuilds both tables, then writes each one's status."""
 
-    def __init__(self, api_client, config: IngressConfig, public: RouteTable, private: RouteTable):
+    def __init__(self, api_client, config: IngressConfig, public: RouteTable, private: RouteTable,
+                 certs: Certificates):
         from kubernetes import client
         self.config = config
-        self.public, self.private = public, private
+        self.public, self.private, self.certs = public, private, certs
         self._custom = client.CustomObjectsApi(api_client)
+        self._core = client.CoreV1Api(api_client)
+
+    def _certificates(self, obj: dict) -> dict:
+        """Host -> context for ``obj``'s spec.tls (raises what reading a Secret raises)."""
+        out = {}
+        for hosts, namespace, name in tls_entries(obj):
+            ctx = self.certs.load(self._core.read_namespaced_secret, namespace, name)
+            out.update(dict.fromkeys(hosts, ctx))
+        return out
 
     def _list(self) -> list[dict]:
         items = self._custom.list_cluster_custom_object(GROUP, VERSION, PLURAL).get("items", [])
@@ -229,12 +248,17 @@ class Reconciler:
     def sync_once(self) -> int:
         """One pass (blocking: run it in a thread). Returns how many Ingresses are served."""
         now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        served, statuses = [], []
+        from kubernetes.client.exceptions import ApiException
+        served, statuses, certs = [], [], {}
         for obj in self._list():
             try:
                 routes_of(obj, self.config.service_url)
-            except (ConfigError, KeyError, TypeError, ValueError) as e:
+                certs.update(self._certificates(obj))
+            except (ConfigError, KeyError, TypeError, ValueError, ssl.SSLError) as e:
                 statuses.append((obj, failed_status(obj, f"cannot serve this Ingress: {e}", now)))
+                continue
+            except ApiException as e:
+                statuses.append((obj, failed_status(obj, f"cannot read its TLS secret: {e.status} {e.reason}", now)))
                 continue
             served.append(obj)
             statuses.append((obj, ready_status(obj, self.config.load_balancer, now,
@@ -242,6 +266,7 @@ class Reconciler:
         # The tables first: Ready must never be written for a rule we do not route yet.
         self.public.hosts = RouteTable.build(served, self.config.service_url, (EXTERNAL,)).hosts
         self.private.hosts = RouteTable.build(served, self.config.service_url).hosts
+        self.certs.by_host = certs
         for obj, status in statuses:
             if not is_marked(obj, status):
                 self._patch_status(obj, status)
@@ -261,6 +286,7 @@ class Reconciler:
 
 TABLE = web.AppKey("table", RouteTable)
 PROXY = web.AppKey("proxy", object)
+REDIRECT = web.AppKey("redirect", bool)  # this listener answers httpOption: Redirected
 WS_SESSION = web.AppKey("ws_session", object)
 
 
@@ -270,6 +296,8 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if request.path == "/healthz":
             return web.json_response({"status": "ok", "hosts": len(request.app[TABLE].hosts)})
         raise FunctionNotFound(f"no Knative Ingress routes host {request.host!r} path {request.path!r}")
+    if route.redirect_https and request.app[REDIRECT]:
+        raise web.HTTPMovedPermanently(f"https://{request.host.rsplit(':', 1)[0]}{request.raw_path}")
     split = route.pick()
     extra = {"Host": route.rewrite_host or request.host}
     extra.update(route.append_headers)
@@ -292,11 +320,12 @@ async def _errors(request: web.Request, handler):
         return web.json_response(errors.error_body(e), status=e.status, headers=errors.error_headers(e))
 
 
-def create_app(table: RouteTable, upstream_timeout_s: float) -> web.Application:
+def create_app(table: RouteTable, upstream_timeout_s: float, redirect: bool = False) -> web.Application:
     import aiohttp
     from scalezero.gateway.proxy import Proxy
     app = web.Application(middlewares=[_errors], client_max_size=64 * 1024 * 1024)
     app[TABLE] = table
+    app[REDIRECT] = redirect
     app[PROXY] = Proxy(timeout_s=upstream_timeout_s)
     # A WebSocket lives as long as its two ends want: no total timeout, only on connecting.
     app[WS_SESSION] = None
@@ -314,19 +343,22 @@ def create_app(table: RouteTable, upstream_timeout_s: float) -> web.Application:
 
 
 async def serve(config: IngressConfig, api_client, announce: Callable[[str], None] = print) -> None:
-    """Sync Ingresses and proxy (public and private listeners) until SIGINT or SIGTERM."""
+    """Sync Ingresses and proxy (public, private and HTTPS listeners) until SIGINT or SIGTERM."""
     from scalezero.gateway.app import _until_signal
-    public, private = RouteTable(), RouteTable()
-    reconciler = Reconciler(api_client, config, public, private)
-    runners = [web.AppRunner(create_app(t, config.upstream_timeout_s), handle_signals=False, access_log=None)
-               for t in (public, private)]
+    public, private, certs = RouteTable(), RouteTable(), Certificates()
+    reconciler = Reconciler(api_client, config, public, private, certs)
+    listeners = [("LISTENING http", public, config.port, True, None),
+                 ("PRIVATE http", private, config.private_port, False, None),
+                 ("HTTPS https", public, config.tls_port, False, certs.server_context())]
+    runners = [web.AppRunner(create_app(table, config.upstream_timeout_s, redirect), handle_signals=False,
+                             access_log=None) for _, table, _, redirect, _ in listeners]
     task = asyncio.create_task(reconciler.run(), name="kingress sync")
     try:
-        for runner, port, what in zip(runners, (config.port, config.private_port), ("public", "private")):
+        for runner, (what, _, port, _, ssl_context) in zip(runners, listeners):
             await runner.setup()
-            await web.TCPSite(runner, config.host, port).start()
+            await web.TCPSite(runner, config.host, port, ssl_context=ssl_context).start()
             host, port = runner.addresses[0][:2]
-            announce(f"LISTENING http://{host}:{port}" if what == "public" else f"PRIVATE http://{host}:{port}")
+            announce(f"{what}://{host}:{port}")
         announce(f"serving Knative Ingresses of class {config.ingress_class}")
         await _until_signal()
     finally:
@@ -343,6 +375,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="public port: ExternalIP rules only (0 = any free one)")
     parser.add_argument("--private-port", type=int, default=8081,
                         help="private port: every rule, cluster-local ones too (0 = any free one)")
+    parser.add_argument("--tls-port", type=int, default=8443,
+                        help="public HTTPS port: certificates from the Ingresses' TLS secrets (0 = any free one)")
     parser.add_argument("--ingress-class", default=env.get("SCALEZERO_INGRESS_CLASS", INGRESS_CLASS),
                         help="the config-network ingress-class this serves")
     parser.add_argument("--load-balancer", default=env.get(
@@ -362,6 +396,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> IngressConfig:
     return IngressConfig(ingress_class=args.ingress_class, load_balancer=args.load_balancer,
                          private_load_balancer=args.private_load_balancer, private_port=args.private_port,
+                         tls_port=args.tls_port,
                          poll_interval_s=parse_duration(args.poll_interval),
                          upstream_timeout_s=parse_duration(args.upstream_timeout),
                          service_url=args.service_url, host=args.host, port=args.port)
