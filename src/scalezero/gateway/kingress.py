@@ -17,7 +17,8 @@ What it implements of the contract:
     with each split's and each path's ``appendHeaders``; ``rewriteHost``;
   - the probe contract: ``K-Network-Hash: override`` reaches the backend as the
     Ingress's hash (kingress_hash.py);
-  - WebSocket upgrades, relayed message by message (wsproxy.py);
+  - the listeners' proxying (kingress_http.py), WebSocket upgrades relayed
+    message by message (wsproxy.py);
   - TLS: an HTTPS listener (``tls_port``) for the ExternalIP rules, with each
     host's certificate from the Secret its ``spec.tls`` names, chosen by SNI
     (kingress_tls.py); ``httpOption: Redirected`` answers plain HTTP on the
@@ -25,8 +26,9 @@ What it implements of the contract:
   - status: Ready/LoadBalancerReady/NetworkConfigured at the Ingress's
     generation, and the public/private load balancers, written only once the
     routing tables hold the Ingress's rules.
-Not implemented: HTTP/2 and so gRPC (aiohttp serves and sends HTTP/1.1 only). Requests are not retried (the contract says
-so). Ingresses are read by a list every ``poll_interval_s`` (not a watch): a new
+Not implemented: HTTP/2 and so gRPC (aiohttp serves and sends HTTP/1.1 only).
+Requests are not retried (the conformance suite checks that a 503 comes back).
+Ingresses are read by a list every ``poll_interval_s`` (not a watch): a new
 Route is routable within that interval.
 """
 
@@ -42,10 +44,8 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from scalezero import errors
-from scalezero.errors import ConfigError, FunctionNotFound, ScalezeroError
-from scalezero.gateway import wsproxy
-from scalezero.gateway.kingress_hash import HASH_KEY, HASH_OVERRIDE, probe_hash
+from scalezero.errors import ConfigError
+from scalezero.gateway.kingress_hash import probe_hash
 from scalezero.gateway.kingress_tls import Certificates, tls_entries
 from scalezero.units import parse_duration
 
@@ -284,67 +284,10 @@ class Reconciler:
             await asyncio.sleep(self.config.poll_interval_s)
 
 
-TABLE = web.AppKey("table", RouteTable)
-PROXY = web.AppKey("proxy", object)
-REDIRECT = web.AppKey("redirect", bool)  # this listener answers httpOption: Redirected
-WS_SESSION = web.AppKey("ws_session", object)
-
-
-async def handle(request: web.Request) -> web.StreamResponse:
-    route = request.app[TABLE].match(request.host or "", request.path, request.headers)
-    if route is None:
-        if request.path == "/healthz":
-            return web.json_response({"status": "ok", "hosts": len(request.app[TABLE].hosts)})
-        raise FunctionNotFound(f"no Knative Ingress routes host {request.host!r} path {request.path!r}")
-    if route.redirect_https and request.app[REDIRECT]:
-        raise web.HTTPMovedPermanently(f"https://{request.host.rsplit(':', 1)[0]}{request.raw_path}")
-    split = route.pick()
-    extra = {"Host": route.rewrite_host or request.host}
-    extra.update(route.append_headers)
-    extra.update(split.append_headers)
-    if request.headers.get(HASH_KEY) == HASH_OVERRIDE:  # Knative's InsertProbe, done per request
-        extra[HASH_KEY] = route.probe_hash
-    if wsproxy.is_upgrade(request):
-        return await wsproxy.relay(request, request.app[WS_SESSION], split.url, extra)
-    status, headers, body = await request.app[PROXY].forward(
-        split.url, request.method, request.raw_path.split("?", 1)[0], request.headers,
-        await request.read(), request.query_string, extra_headers=extra)
-    return web.Response(status=status, headers=headers, body=body)
-
-
-@web.middleware
-async def _errors(request: web.Request, handler):
-    try:
-        return await handler(request)
-    except ScalezeroError as e:
-        return web.json_response(errors.error_body(e), status=e.status, headers=errors.error_headers(e))
-
-
-def create_app(table: RouteTable, upstream_timeout_s: float, redirect: bool = False) -> web.Application:
-    import aiohttp
-    from scalezero.gateway.proxy import Proxy
-    app = web.Application(middlewares=[_errors], client_max_size=64 * 1024 * 1024)
-    app[TABLE] = table
-    app[REDIRECT] = redirect
-    app[PROXY] = Proxy(timeout_s=upstream_timeout_s)
-    # A WebSocket lives as long as its two ends want: no total timeout, only on connecting.
-    app[WS_SESSION] = None
-    app.router.add_route("*", "/{tail:.*}", handle)
-
-    async def _open(app: web.Application) -> None:
-        app[WS_SESSION] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=30))
-
-    async def _close(app: web.Application) -> None:
-        await app[PROXY].close()
-        await app[WS_SESSION].close()
-    app.on_startup.append(_open)
-    app.on_cleanup.append(_close)
-    return app
-
-
 async def serve(config: IngressConfig, api_client, announce: Callable[[str], None] = print) -> None:
     """Sync Ingresses and proxy (public, private and HTTPS listeners) until SIGINT or SIGTERM."""
     from scalezero.gateway.app import _until_signal
+    from scalezero.gateway.kingress_http import create_app
     public, private, certs = RouteTable(), RouteTable(), Certificates()
     reconciler = Reconciler(api_client, config, public, private, certs)
     listeners = [("LISTENING http", public, config.port, True, None),
