@@ -47,6 +47,7 @@ summary() {
     | sed -E 's/^    --- ([A-Z]+): TestIngressConformance\/(.*) \(([0-9.]+s)\)$/\1 \2 \3/' | sort -k2 \
     | awk '{printf "  %-4s %-30s %s\n", $1, $2, $3; n[$1]++}
            END {printf "== %d passed, %d skipped, %d failed\n", n["PASS"], n["SKIP"], n["FAIL"]}'
+  grep -E '^        +--- FAIL: ' "$1" | sed -E 's/^ *--- FAIL: TestIngressConformance\/(.*) \(.*/     failed subtest: \1/' || true
 }
 
 # ---- 1. test images and the test binary -----------------------------------------
@@ -87,11 +88,14 @@ mark "ingress ready" "$t"
 # ---- 3. the suite ---------------------------------------------------------------
 t=$SECONDS
 say "running the suite: -ingressClass=$INGRESS_CLASS -ingressendpoint=$NODE_IP -skip-tests=$SKIP_TESTS"
-rc=0
+set +e
 (cd "$WORK" && ./ingress-conformance.test -test.v -test.timeout 30m -test.parallel "${PARALLEL:-6}" \
   ${RUN:+-test.run "$RUN"} -kubeconfig "$KUBECONFIG" -ingressClass "$INGRESS_CLASS" \
   -ingressendpoint "$NODE_IP" -dockerrepo "$IMAGE_REPO" -tag "$IMAGE_TAG" \
-  -enable-beta -enable-alpha -skip-tests "$SKIP_TESTS") >"$WORK/suite.log" 2>&1 || rc=$?
+  -enable-beta -enable-alpha -skip-tests "$SKIP_TESTS") 2>&1 | tee "$WORK/suite.log" \
+  | grep --line-buffered -E '^    --- (PASS|SKIP|FAIL): '  # progress: each test as it ends
+rc=${PIPESTATUS[0]}
+set -e
 mark suite "$t"
 [ -z "${LOG:-}" ] || cp "$WORK/suite.log" "$LOG"
 say "errors the suite logged (the first 60; LOG=FILE keeps the whole log):"
