@@ -39,7 +39,7 @@ API = f"{GROUP}/{VERSION}"
 class Upstream:
     """A real HTTP server that answers with what it received, and counts hits."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, port: int = 0):
         self.name, self.hits = name, 0
         outer = self
 
@@ -59,7 +59,7 @@ class Upstream:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -326,3 +326,29 @@ def test_a_missing_tls_secret_keeps_the_ingress_not_ready(world):
     status = wait_for(lambda: stored(fake, "nosecret").get("status"), 10, "a status")
     [cond] = status["conditions"]
     assert cond["status"] == "False" and "cannot read its TLS secret: 404" in cond["message"]
+
+
+def test_a_refused_connection_is_tried_again_until_the_service_answers(world):
+    """kube-proxy can write a new Service's rules after its Endpoints (and so the
+    Ingress) are ready: until then the ClusterIP refuses, and the ingress tries again."""
+    fake, url, *_ = world
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    class Late:
+        pass
+    late = Late()
+    late.port = port
+    put_ingress(fake, "late", [split(late, 100, "late-00001")])
+    wait_ready(fake, "late", 1)
+    started = []
+    timer = threading.Timer(1.0, lambda: started.append(Upstream("late", port)))
+    timer.start()
+    try:
+        code, body = get(url, "late.default.example.com")
+        assert code == 200 and body["upstream"] == "late"
+    finally:
+        timer.join()
+        for u in started:
+            u.close()

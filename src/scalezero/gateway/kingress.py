@@ -67,6 +67,7 @@ class IngressConfig:
     service_url: str = SERVICE_URL  # how a split's Service is reached (tests: 127.0.0.1)
     poll_interval_s: float = 1.0
     upstream_timeout_s: float = 300.0
+    connect_retry_s: float = 10.0  # a refused connection is tried again this long (kingress_http)
     host: str = "0.0.0.0"
     port: int = 8080  # public listener: ExternalIP rules only
     private_port: int = 8081  # private listener: every rule
@@ -77,6 +78,8 @@ class IngressConfig:
             raise ConfigError("ingress_class = '', must name an ingress class")
         if self.poll_interval_s <= 0:
             raise ConfigError(f"poll_interval_s = {self.poll_interval_s}, must be > 0")
+        if self.connect_retry_s < 0:
+            raise ConfigError(f"connect_retry_s = {self.connect_retry_s}, must be >= 0")
         if self.upstream_timeout_s <= 0:
             raise ConfigError(f"upstream_timeout_s = {self.upstream_timeout_s}, must be > 0")
         for name in ("port", "private_port", "tls_port"):
@@ -293,8 +296,8 @@ async def serve(config: IngressConfig, api_client, announce: Callable[[str], Non
     listeners = [("LISTENING http", public, config.port, True, None),
                  ("PRIVATE http", private, config.private_port, False, None),
                  ("HTTPS https", public, config.tls_port, False, certs.server_context())]
-    runners = [web.AppRunner(create_app(table, config.upstream_timeout_s, redirect), handle_signals=False,
-                             access_log=None) for _, table, _, redirect, _ in listeners]
+    runners = [web.AppRunner(create_app(table, config.upstream_timeout_s, redirect, config.connect_retry_s),
+                             handle_signals=False, access_log=None) for _, table, _, redirect, _ in listeners]
     task = asyncio.create_task(reconciler.run(), name="kingress sync")
     try:
         for runner, (what, _, port, _, ssl_context) in zip(runners, listeners):
@@ -330,6 +333,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the private Service's DNS name (cluster-local traffic), written to each status")
     parser.add_argument("--poll-interval", default="1s", help="how often Ingresses are listed")
     parser.add_argument("--upstream-timeout", default="300s", help="longest wait for a response")
+    parser.add_argument("--connect-retry", default="10s",
+                        help="how long a refused connection to a Service is tried again")
     parser.add_argument("--service-url", default=SERVICE_URL,
                         help="how a split's Service is reached (fields {name} {namespace} {port})")
     parser.add_argument("--api", default=None,
@@ -342,6 +347,7 @@ def config_from_args(args: argparse.Namespace) -> IngressConfig:
                          tls_port=args.tls_port,
                          poll_interval_s=parse_duration(args.poll_interval),
                          upstream_timeout_s=parse_duration(args.upstream_timeout),
+                         connect_retry_s=parse_duration(args.connect_retry),
                          service_url=args.service_url, host=args.host, port=args.port)
 
 

@@ -6,7 +6,14 @@ percent, gets the path's and the split's appended headers and the probe hash
 (Knative's InsertProbe), and goes to the split's Service over HTTP/1.1; a
 WebSocket upgrade is relayed (wsproxy.py). On the public listener an Ingress with
 ``httpOption: Redirected`` answers plain HTTP with a 301 to https.
+
+A refused connection is tried again for up to ``connect_retry_s``: a new
+Service's ClusterIP answers only once kube-proxy has written its rules, which can
+lag the Endpoints an Ingress became Ready on, and a refused request never reached
+the backend. Any answer, a 503 included, is passed back as it is (no retries).
 """
+
+import asyncio
 
 from aiohttp import web
 
@@ -15,11 +22,27 @@ from scalezero.errors import FunctionNotFound, ScalezeroError
 from scalezero.gateway import wsproxy
 from scalezero.gateway.kingress import RouteTable
 from scalezero.gateway.kingress_hash import HASH_KEY, HASH_OVERRIDE
+from scalezero.gateway.proxy import Unreachable
 
 TABLE = web.AppKey("table", RouteTable)
 PROXY = web.AppKey("proxy", object)
 REDIRECT = web.AppKey("redirect", bool)  # this listener answers httpOption: Redirected
 WS_SESSION = web.AppKey("ws_session", object)
+CONNECT_RETRY_S = web.AppKey("connect_retry_s", float)
+
+
+async def _until_connected(call, retry_s: float):
+    """``await call()``, again while its connection is refused, for up to ``retry_s``."""
+    loop = asyncio.get_running_loop()
+    deadline, delay = loop.time() + retry_s, 0.05
+    while True:
+        try:
+            return await call()
+        except Unreachable:
+            if loop.time() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
@@ -36,11 +59,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
     extra.update(split.append_headers)
     if request.headers.get(HASH_KEY) == HASH_OVERRIDE:  # Knative's InsertProbe, done per request
         extra[HASH_KEY] = route.probe_hash
+    retry_s = request.app[CONNECT_RETRY_S]
     if wsproxy.is_upgrade(request):
-        return await wsproxy.relay(request, request.app[WS_SESSION], split.url, extra)
-    status, headers, body = await request.app[PROXY].forward(
+        return await _until_connected(
+            lambda: wsproxy.relay(request, request.app[WS_SESSION], split.url, extra), retry_s)
+    body = await request.read()
+    status, headers, body = await _until_connected(lambda: request.app[PROXY].forward(
         split.url, request.method, request.raw_path.split("?", 1)[0], request.headers,
-        await request.read(), request.query_string, extra_headers=extra)
+        body, request.query_string, extra_headers=extra), retry_s)
     return web.Response(status=status, headers=headers, body=body)
 
 
@@ -52,12 +78,14 @@ async def _errors(request: web.Request, handler):
         return web.json_response(errors.error_body(e), status=e.status, headers=errors.error_headers(e))
 
 
-def create_app(table: RouteTable, upstream_timeout_s: float, redirect: bool = False) -> web.Application:
+def create_app(table: RouteTable, upstream_timeout_s: float, redirect: bool = False,
+               connect_retry_s: float = 10.0) -> web.Application:
     import aiohttp
     from scalezero.gateway.proxy import Proxy
     app = web.Application(middlewares=[_errors], client_max_size=64 * 1024 * 1024)
     app[TABLE] = table
     app[REDIRECT] = redirect
+    app[CONNECT_RETRY_S] = connect_retry_s
     app[PROXY] = Proxy(timeout_s=upstream_timeout_s)
     # A WebSocket lives as long as its two ends want: no total timeout, only on connecting.
     app[WS_SESSION] = None

@@ -14,7 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from scalezero.errors import BadGateway
-from scalezero.gateway.proxy import clean_headers, target_url
+from scalezero.gateway.proxy import Unreachable, clean_headers, target_url
 
 
 def is_upgrade(request: web.Request) -> bool:
@@ -43,6 +43,8 @@ async def relay(request: web.Request, session: aiohttp.ClientSession, base_url: 
         upstream = await session.ws_connect(url, headers=headers, protocols=protocols, max_msg_size=0)
     except aiohttp.WSServerHandshakeError as e:
         return web.Response(status=e.status, text=f"the backend refused the WebSocket upgrade: {e.message}")
+    except aiohttp.ClientConnectorError as e:
+        raise Unreachable(f"cannot connect to {base_url} for a WebSocket ({e})") from None
     except aiohttp.ClientError as e:
         raise BadGateway(f"cannot open a WebSocket to {base_url} ({type(e).__name__}: {e})") from None
     client = web.WebSocketResponse(protocols=(upstream.protocol,) if upstream.protocol else (), max_msg_size=0)
