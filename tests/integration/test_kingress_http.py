@@ -352,3 +352,24 @@ def test_a_refused_connection_is_tried_again_until_the_service_answers(world):
         timer.join()
         for u in started:
             u.close()
+
+
+def test_a_split_goes_to_the_ready_endpoint_of_its_service(world):
+    """The Service's ClusterIP (here: its servicePort on 127.0.0.1) is never used when
+    its Endpoints are known: the ingress sends to a ready address, as Envoy's EDS does."""
+    fake, url, (a, _), *_ = world
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        nowhere = s.getsockname()[1]
+    fake.create(("v1", "default", "services", "eds"),
+                {"metadata": {"name": "eds"}, "spec": {"ports": [{"name": "http", "port": nowhere}]}})
+    fake.create(("v1", "default", "endpoints", "eds"),
+                {"metadata": {"name": "eds"}, "subsets": [{"addresses": [{"ip": "127.0.0.1"}],
+                                                           "ports": [{"name": "http", "port": a.port}]}]})
+
+    class Svc:
+        port = nowhere
+    put_ingress(fake, "eds", [{**split(Svc, 100, "eds-00001"), "serviceName": "eds"}])
+    wait_ready(fake, "eds", 1)
+    code, body = get(url, "eds.default.example.com")
+    assert code == 200 and body["upstream"] == "a"

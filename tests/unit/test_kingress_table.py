@@ -5,6 +5,7 @@ import pytest
 from scalezero.errors import ConfigError
 from scalezero.gateway.kingress import (CLUSTER_LOCAL, EXTERNAL, INGRESS_CLASS, IngressConfig, Route,
                                         RouteTable, Split, ingress_class, is_marked, ready_status, routes_of)
+from scalezero.gateway.kingress_endpoints import Backends, endpoint_urls
 from scalezero.gateway.kingress_hash import go_json, probe_hash
 
 
@@ -139,3 +140,37 @@ def test_each_route_carries_its_ingress_hash():
     obj, want = GO_HASHES[0]
     routes = routes_of(obj)
     assert {r.probe_hash for rs in routes.values() for r in rs} == {want}  # what "override" becomes
+
+
+def service(ports, type_="ClusterIP", external=None):
+    spec = {"type": type_, "ports": ports}
+    if external:
+        spec["externalName"] = external
+    return {"metadata": {"name": "svc", "namespace": "default"}, "spec": spec}
+
+
+def test_a_split_goes_to_its_services_ready_endpoints():
+    svc = service([{"name": "http", "port": 80, "targetPort": 8080}, {"name": "metrics", "port": 9090}])
+    eps = {"subsets": [{"addresses": [{"ip": "10.244.0.7"}, {"ip": "fd00::7"}],
+                        "notReadyAddresses": [{"ip": "10.244.0.8"}],
+                        "ports": [{"name": "metrics", "port": 9091}, {"name": "http", "port": 8080}]}]}
+    assert endpoint_urls(svc, eps, 80) == ("http://10.244.0.7:8080", "http://[fd00::7]:8080")
+    assert endpoint_urls(svc, eps, 9090) == ("http://10.244.0.7:9091", "http://[fd00::7]:9091")
+    assert endpoint_urls(svc, eps, 81) == ()  # not a port of the Service: its DNS name then
+    assert endpoint_urls(svc, None, 80) == () and endpoint_urls(None, eps, 80) == ()
+    # One unnamed port on each side (a Service without a selector, as Knative's SKS writes).
+    one = service([{"port": 80}])
+    assert endpoint_urls(one, {"subsets": [{"addresses": [{"ip": "10.0.0.1"}], "ports": [{"port": 8012}]}]},
+                         80) == ("http://10.0.0.1:8012",)
+    ext = service([], "ExternalName", "gw-internal.ns.svc.cluster.local")
+    assert endpoint_urls(ext, None, 80) == ("http://gw-internal.ns.svc.cluster.local:80",)
+
+
+def test_splits_carry_endpoints_and_fall_back_to_the_dns_name():
+    backends = Backends({("default", "hello-00001"): service([{"name": "http", "port": 80}])},
+                        {("default", "hello-00001"): {"subsets": [{"addresses": [{"ip": "10.1.2.3"}],
+                                                                   "ports": [{"name": "http", "port": 8012}]}]}})
+    obj = ingress(rules=[rule(["h"], [{"splits": [split("hello-00001", percent=50), split("other", percent=50)]}])])
+    known, unknown = routes_of(obj, backends=backends)["h"][0].splits
+    assert known.endpoints == ("http://10.1.2.3:8012",) and known.target() == "http://10.1.2.3:8012"
+    assert unknown.endpoints == () and unknown.target() == "http://other.default.svc.cluster.local:80"

@@ -14,7 +14,8 @@ What it implements of the contract:
     from outside; the private listener (``private_port``, the private load
     balancer's Service) serves every rule, as Kourier's internal gateway does;
   - traffic splits by percent to ``serviceName.serviceNamespace:servicePort``,
-    with each split's and each path's ``appendHeaders``; ``rewriteHost``;
+    sent to the Service's ready endpoints directly (kingress_endpoints.py), with
+    each split's and each path's ``appendHeaders``; ``rewriteHost``;
   - the probe contract: ``K-Network-Hash: override`` reaches the backend as the
     Ingress's hash (kingress_hash.py);
   - the listeners' proxying (kingress_http.py), WebSocket upgrades relayed
@@ -45,6 +46,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from scalezero.errors import ConfigError
+from scalezero.gateway.kingress_endpoints import Backends
 from scalezero.gateway.kingress_hash import probe_hash
 from scalezero.gateway.kingress_tls import Certificates, tls_entries
 from scalezero.units import parse_duration
@@ -92,9 +94,14 @@ class IngressConfig:
 
 @dataclass(frozen=True)
 class Split:
-    url: str  # base URL of the Service
+    url: str  # base URL of the Service by its DNS name (used when its endpoints are unknown)
     percent: int
     append_headers: tuple[tuple[str, str], ...] = ()
+    endpoints: tuple[str, ...] = ()  # base URLs of its ready endpoints (kingress_endpoints.py)
+
+    def target(self, rnd: Callable[[], float] = random.random) -> str:
+        """A ready endpoint at random, else the Service's DNS name."""
+        return self.endpoints[int(rnd() * len(self.endpoints))] if self.endpoints else self.url
 
 
 @dataclass(frozen=True)
@@ -137,8 +144,11 @@ def _port(value: Any) -> int:
     raise ConfigError(f"servicePort = {value!r}, must be a number")
 
 
-def routes_of(obj: dict, service_url: str = SERVICE_URL) -> dict[str, list[Route]]:
-    """Host -> routes of one Ingress object (raises ConfigError on what it cannot serve)."""
+def routes_of(obj: dict, service_url: str = SERVICE_URL, backends: Backends | None = None
+              ) -> dict[str, list[Route]]:
+    """Host -> routes of one Ingress object (raises ConfigError on what it cannot serve);
+    ``backends`` gives each split its Service's ready endpoints."""
+    backends = backends or Backends()
     meta = obj.get("metadata", {})
     ident = f"{meta.get('namespace')}/{meta.get('name')}"
     hashed = probe_hash(obj)
@@ -150,7 +160,8 @@ def routes_of(obj: dict, service_url: str = SERVICE_URL) -> dict[str, list[Route
                 Split(url=service_url.format(name=s["serviceName"], namespace=s["serviceNamespace"],
                                              port=_port(s["servicePort"])),
                       percent=int(s.get("percent", 0 if len(p["splits"]) > 1 else 100)),
-                      append_headers=tuple(sorted((s.get("appendHeaders") or {}).items())))
+                      append_headers=tuple(sorted((s.get("appendHeaders") or {}).items())),
+                      endpoints=backends.urls(s["serviceNamespace"], s["serviceName"], _port(s["servicePort"])))
                 for s in p.get("splits") or [])
             if not splits:
                 raise ConfigError(f"ingress {ident}: a path has no splits")
@@ -174,11 +185,12 @@ class RouteTable:
 
     @classmethod
     def build(cls, ingresses: list[dict], service_url: str = SERVICE_URL,
-              visibilities: tuple[str, ...] = (EXTERNAL, CLUSTER_LOCAL)) -> "RouteTable":
+              visibilities: tuple[str, ...] = (EXTERNAL, CLUSTER_LOCAL),
+              backends: Backends | None = None) -> "RouteTable":
         """The routes of ``ingresses`` whose rule's visibility is one of ``visibilities``."""
         hosts: dict[str, list[Route]] = {}
         for obj in ingresses:
-            for host, routes in routes_of(obj, service_url).items():
+            for host, routes in routes_of(obj, service_url, backends).items():
                 hosts.setdefault(host, []).extend(r for r in routes if r.visibility in visibilities)
         hosts = {h: routes for h, routes in hosts.items() if routes}
         # Header-matching routes before plain ones, then the longest prefix first.
@@ -253,9 +265,12 @@ class Reconciler:
         now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         from kubernetes.client.exceptions import ApiException
         served, statuses, certs = [], [], {}
-        for obj in self._list():
+        ingresses = self._list()
+        # After the Ingresses: a Service made ready before its Ingress was written is seen.
+        backends = Backends.read(self._core)
+        for obj in ingresses:
             try:
-                routes_of(obj, self.config.service_url)
+                routes_of(obj, self.config.service_url, backends)
                 certs.update(self._certificates(obj))
             except (ConfigError, KeyError, TypeError, ValueError, ssl.SSLError) as e:
                 statuses.append((obj, failed_status(obj, f"cannot serve this Ingress: {e}", now)))
@@ -267,8 +282,8 @@ class Reconciler:
             statuses.append((obj, ready_status(obj, self.config.load_balancer, now,
                                                self.config.private_load_balancer)))
         # The tables first: Ready must never be written for a rule we do not route yet.
-        self.public.hosts = RouteTable.build(served, self.config.service_url, (EXTERNAL,)).hosts
-        self.private.hosts = RouteTable.build(served, self.config.service_url).hosts
+        self.public.hosts = RouteTable.build(served, self.config.service_url, (EXTERNAL,), backends).hosts
+        self.private.hosts = RouteTable.build(served, self.config.service_url, backends=backends).hosts
         self.certs.by_host = certs
         for obj, status in statuses:
             if not is_marked(obj, status):

@@ -3,14 +3,14 @@
 ``create_app(table, ...)`` serves one routing table (kingress.RouteTable): the
 public, private and HTTPS listeners each get one. A request takes a split by
 percent, gets the path's and the split's appended headers and the probe hash
-(Knative's InsertProbe), and goes to the split's Service over HTTP/1.1; a
+(Knative's InsertProbe), and goes to one of the split's endpoints over HTTP/1.1; a
 WebSocket upgrade is relayed (wsproxy.py). On the public listener an Ingress with
 ``httpOption: Redirected`` answers plain HTTP with a 301 to https.
 
-A refused connection is tried again for up to ``connect_retry_s``: a new
-Service's ClusterIP answers only once kube-proxy has written its rules, which can
-lag the Endpoints an Ingress became Ready on, and a refused request never reached
-the backend. Any answer, a 503 included, is passed back as it is (no retries).
+A refused connection is tried again (at another endpoint, if there is one) for
+up to ``connect_retry_s``: the endpoints are as fresh as the last sync, and a
+Service reached by its DNS name answers only once kube-proxy has written its
+rules; a refused request never reached the backend. Any answer, a 503 included, is passed back as it is (no retries).
 """
 
 import asyncio
@@ -62,10 +62,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
     retry_s = request.app[CONNECT_RETRY_S]
     if wsproxy.is_upgrade(request):
         return await _until_connected(
-            lambda: wsproxy.relay(request, request.app[WS_SESSION], split.url, extra), retry_s)
+            lambda: wsproxy.relay(request, request.app[WS_SESSION], split.target(), extra), retry_s)
     body = await request.read()
     status, headers, body = await _until_connected(lambda: request.app[PROXY].forward(
-        split.url, request.method, request.raw_path.split("?", 1)[0], request.headers,
+        split.target(), request.method, request.raw_path.split("?", 1)[0], request.headers,
         body, request.query_string, extra_headers=extra), retry_s)
     return web.Response(status=status, headers=headers, body=body)
 
