@@ -28,8 +28,9 @@ IMAGE_REPO=dev.local/knative-test
 IMAGE_TAG=conformance
 TEST_IMAGES="grpc-ping httpproxy retry runtime timeout wsserver"
 SKIP_TESTS=${SKIP_TESTS-basics/http2,grpc,grpc/split}
-# knative.dev pseudo-versions are unknown to the checksum database (404): go.sum
-# (committed) holds their hashes; GONOSUMDB keeps `go` from asking for new ones.
+# go.sum (committed) holds every module's hash. The checksum database answered for
+# these two knative.dev pseudo-versions, but 404s for others (the toolchain saw it):
+# GONOSUMDB keeps `go` from needing it for knative.dev.
 export GONOSUMDB=knative.dev/* CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false"
 
 diagnose() {
@@ -93,7 +94,7 @@ set +e
   ${RUN:+-test.run "$RUN"} -kubeconfig "$KUBECONFIG" -ingressClass "$INGRESS_CLASS" \
   -ingressendpoint "$NODE_IP" -dockerrepo "$IMAGE_REPO" -tag "$IMAGE_TAG" \
   -enable-beta -enable-alpha -skip-tests "$SKIP_TESTS") 2>&1 | tee "$WORK/suite.log" \
-  | grep --line-buffered -E '^    --- (PASS|SKIP|FAIL): '  # progress: each test as it ends
+  | grep --line-buffered -E '^    --- (PASS|SKIP|FAIL): '  # Go prints these once the parallel tests end
 rc=${PIPESTATUS[0]}
 set -e
 mark suite "$t"
