@@ -68,9 +68,10 @@ need_toolchain() {
 }
 
 # build_gateway_image TAG: the scalezero gateway image (the ingress runs it) on the
-# offline base; sets GW_IMAGE.
+# offline base; sets GW_IMAGE. The tag names the cluster too: two checkouts that
+# run at once must not load each other's gateway.
 build_gateway_image() {
-  GW_IMAGE=dev.local/scalezero-gateway:$1
+  GW_IMAGE=dev.local/scalezero-gateway:$1-$CLUSTER
   "$ROOT/docker/ci-base.sh" "$BASE"
   say "building $GW_IMAGE on $BASE"
   "$DOCKER" build -q --build-arg "BASE_IMAGE=$BASE" -f "$ROOT/docker/gateway.Dockerfile" -t "$GW_IMAGE" "$ROOT" >/dev/null
