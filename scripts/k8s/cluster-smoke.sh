@@ -66,11 +66,15 @@ kubectl apply -f "$KN_YAML/serving-crds.yaml" >/dev/null
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 kubectl apply -f "$KN_YAML/serving-core.yaml" >/dev/null
 wait_for "Knative Serving's deployments available" 300 deployments_available knative-serving
+# Knative's webhook validates these patches; its Deployment is Available a moment
+# before its Service answers ("connect: connection refused" once on a loaded
+# machine), so each patch is retried until the webhook takes it.
+patch_cm() { kubectl patch "configmap/$1" -n knative-serving --type merge --patch-file "$2"; }
 for patch in "$ROOT/k8s/knative/config-autoscaler.yaml" "$OFF/config-autoscaler-smoke.yaml"; do
-  kubectl patch configmap/config-autoscaler -n knative-serving --type merge --patch-file "$patch" >/dev/null
+  wait_for "the webhook to accept $(basename "$patch")" 120 patch_cm config-autoscaler "$patch"
 done
-kubectl patch configmap/config-network -n knative-serving --type merge --patch-file "$OFF/config-network.yaml" >/dev/null
-kubectl patch configmap/config-domain -n knative-serving --type merge --patch-file "$OFF/config-domain.yaml" >/dev/null
+wait_for "the webhook to accept config-network.yaml" 120 patch_cm config-network "$OFF/config-network.yaml"
+wait_for "the webhook to accept config-domain.yaml" 120 patch_cm config-domain "$OFF/config-domain.yaml"
 install_ingress
 mark "Knative ready" "$t"
 kubectl get deploy -n knative-serving
