@@ -10,7 +10,7 @@ from scalezero.errors import ConfigError
 from scalezero.loadgen.records import Record, write_csv
 from scalezero.loadgen.report import load_timeline, make_report, text_timeline
 from scalezero.loadgen.sampler import parse_exposition
-from scalezero.loadgen.timeline import histogram_quantile
+from scalezero.loadgen.timeline import from_samples, histogram_quantile
 
 
 def test_histogram_quantile_matches_prometheus_interpolation():
@@ -69,6 +69,24 @@ def test_timeline_from_samples(tmp_path):
     assert p99[15] == pytest.approx(0.1 + 0.4 * 0.99)  # 0.3 s observations land in (0.1, 0.5]
     assert tl["fn"]["ready"][1][::10] == [0, 2, 2, 0]
     assert client["fn"]["sent"][1][12] == 10  # 10 requests sent in second 12
+
+
+def test_a_missed_scrape_is_a_gap_and_a_restart_is_not_a_negative_rate():
+    # 10 req/s for 20 s; the gateway is not scraped at 8-10 s and restarts (counters
+    # back to 0) at 14 s. Before: the gap read as 0 calls (rate -20/s after it) and
+    # the restart as a drop.
+    g, scrapes = FakeGatewayMetrics(), []
+    for t in range(20):
+        if t == 14:
+            g = FakeGatewayMetrics()
+        samples = g.second("fn", 10, 0.3, 1, 1)
+        scrapes.append((float(t), [] if 8 <= t <= 10 else samples))
+    tl = from_samples(scrapes, ["fn"])["fn"]
+    rate, p99, ready = tl["rate"][1], tl["p99"][1], tl["ready"][1]
+    assert all(math.isnan(rate[t]) and math.isnan(ready[t]) for t in (8, 9, 10))
+    known = [r for t, r in enumerate(rate) if t not in (0, 8, 9, 10)]
+    assert known == pytest.approx([10.0] * len(known))
+    assert p99[16] == pytest.approx(0.1 + 0.4 * 0.99)
 
 
 def test_text_timeline_shows_zero_up_zero(tmp_path):

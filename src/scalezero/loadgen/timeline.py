@@ -62,19 +62,35 @@ def from_samples(scrapes: list[tuple[float, list[list]]], functions: list[str]) 
 
 def _function_from_samples(scrapes, f: str) -> dict[str, Series]:
     ts = [t for t, _ in scrapes]
-    totals = [value(s, "gateway_function_invocation_total", function_name=f) or 0.0 for _, s in scrapes]
+    # A scrape without the gateway's gauge for f missed the gateway (target down, say):
+    # its counters are unknown, not 0. With the gauge, an absent counter is 0 (no call yet).
+    seen = [value(s, "gateway_service_count", function_name=f) is not None for _, s in scrapes]
+    totals = [(value(s, "gateway_function_invocation_total", function_name=f) or 0.0)
+              if ok else math.nan for ok, (_, s) in zip(seen, scrapes)]
     hists = [_buckets(s, f) for _, s in scrapes]
     rate, p99 = [], []
-    for i, t in enumerate(ts):
-        j = _window_start(ts, i)
-        dt = t - ts[j]
-        rate.append((totals[i] - totals[j]) / dt if dt > 0 else math.nan)
-        delta = {le: c - hists[j].get(le, 0.0) for le, c in hists[i].items()}
-        p99.append(histogram_quantile(0.99, delta) if dt > 0 else math.nan)
+    for i in range(len(ts)):
+        known = [k for k in range(_window_start(ts, i), i + 1) if seen[k]]
+        if len(known) < 2 or known[-1] != i:
+            rate.append(math.nan)
+            p99.append(math.nan)
+            continue
+        first, last = known[0], known[-1]
+        rate.append(_increase([totals[k] for k in known]) / (ts[last] - ts[first]))
+        reset = any(totals[b] < totals[a] for a, b in zip(known, known[1:]))
+        base = {} if reset else hists[first]  # after a restart the counts start again at 0
+        delta = {le: c - base.get(le, 0.0) for le, c in hists[last].items()}
+        p99.append(histogram_quantile(0.99, delta))
     gauge = lambda name, **lab: [_nan(value(s, name, **lab)) for _, s in scrapes]  # noqa: E731
     return {"rate": (ts, rate), "p99": (ts, p99),
             "ready": (ts, gauge("gateway_service_count", function_name=f)),
             "desired": (ts, gauge("autoscaler_desired_pods", service_name=f))}
+
+
+def _increase(counts: list[float]) -> float:
+    """What a counter grew by over ``counts``; a drop is a restart from 0, as PromQL's
+    increase() takes it."""
+    return sum(b - a if b >= a else b for a, b in zip(counts, counts[1:]))
 
 
 def _window_start(ts: list[float], i: int) -> int:
