@@ -124,8 +124,11 @@ def quantize(src: Path, dst: Path, inputs: list, input_name: str = "images") -> 
             node.name = node.name or f"{node.op_type}_{i}"
         onnx.save(model, str(prepared))
         tail = tail_nodes(model)
+        # reduce_range: 7-bit weights. ONNX Runtime's U8S8 kernels on x86 CPUs without VNNI
+        # (AVX2 only) saturate 16-bit sums with full-range weights, and the file may be
+        # exported on one machine and served on another.
         quantize_static(str(prepared), str(dst), Reader(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        per_channel=True, op_types_to_quantize=OP_TYPES,
+                        per_channel=True, reduce_range=True, op_types_to_quantize=OP_TYPES,
                         calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=tail)
     return dst
