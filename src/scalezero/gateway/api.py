@@ -123,9 +123,7 @@ async def namespaces(request: web.Request) -> web.Response:
 async def namespace_get(request: web.Request) -> web.Response:
     """GET /system/namespace/{ns}: FunctionNamespace (faas-cli namespace get; not in the
     CE spec, which has only the list)."""
-    ns = request.match_info["namespace"]
-    if ns != DEFAULT_NAMESPACE:
-        _check_namespace(ns)
+    _check_namespace(request.match_info["namespace"])
     return web.json_response({"name": DEFAULT_NAMESPACE, "labels": {}, "annotations": {}})
 
 
