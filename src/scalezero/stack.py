@@ -288,11 +288,12 @@ class Stack:
     warnings: tuple[str, ...] = ()  # unknown keys, each named (see also ignored_fields)
 
 
-def ignored_fields(spec: FunctionSpec, backend: str) -> list[str]:
+def ignored_fields(spec: FunctionSpec, backend: str, *, fprocess: bool = True) -> list[str]:
     """Warnings for the fields of ``spec`` that have no effect on ``backend``.
 
     ``backend`` is process, docker or knative. Build-only fields (``BUILD_ONLY``) never
     act at run time: ``parse_stack`` warns about those whatever the backend.
+    ``fprocess=False`` leaves out the fprocess warning.
     """
     where = f"functions.{spec.name}"
     out = []
@@ -302,7 +303,7 @@ def ignored_fields(spec: FunctionSpec, backend: str) -> list[str]:
     if spec.readonly_root_filesystem and backend == "process":
         out.append(f"{where}.readonly_root_filesystem: needs an image (docker or knative "
                    f"backend); ignored by the process backend")
-    if spec.fprocess:
+    if fprocess and spec.fprocess:
         out.append(f"{where}.fprocess: the scalezero runtime serves handler.py itself; "
                    f"fprocess is ignored")
     return out

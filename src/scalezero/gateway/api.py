@@ -299,10 +299,9 @@ async def _deploy(request: web.Request, *, create: bool, update: bool) -> None:
                                 gw.config.allow_interpreter_env)
     check_secrets_exist(request.app[SECRETS], spec.secrets)
     await gw.deploy(spec, create=create, update=update)
-    for warning in ignored_fields(spec, backend_name(gw, spec)):
-        # faas-cli sends its template's fprocess with every deploy: not worth a warning.
-        if not warning.startswith(f"functions.{spec.name}.fprocess:"):
-            log.warning("deploy of %s: %s", spec.name, warning)
+    # faas-cli sends its template's fprocess with every deploy: not worth a warning.
+    for warning in ignored_fields(spec, backend_name(gw, spec), fprocess=False):
+        log.warning("deploy of %s: %s", spec.name, warning)
 
 
 async def create_function(request: web.Request) -> web.Response:
