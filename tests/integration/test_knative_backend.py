@@ -263,6 +263,7 @@ def test_scale_sets_a_floor_through_min_scale(fake):
     [ksvc] = fake.stored(*KSVC)
     ann = ksvc["spec"]["template"]["metadata"]["annotations"]
     assert ann["autoscaling.knative.dev/min-scale"] == "3"
+    assert ann["autoscaling.knative.dev/initial-scale"] == "3"  # the new revision starts at 3
 
 
 def test_scale_patches_min_scale_on_a_helm_installed_service(fake, stack):
@@ -288,7 +289,8 @@ def test_scale_patches_min_scale_on_a_helm_installed_service(fake, stack):
     [ksvc] = fake.stored(*KSVC)
     template = ksvc["spec"]["template"]
     assert template["metadata"]["annotations"] == {"autoscaling.knative.dev/target": "5",
-                                                   "autoscaling.knative.dev/min-scale": "0"}
+                                                   "autoscaling.knative.dev/min-scale": "0",
+                                                   "autoscaling.knative.dev/initial-scale": "0"}
     assert template["spec"]["containers"][0]["image"] == "from-helm:1"
 
 

@@ -26,6 +26,7 @@ from scalezero.stack import KNATIVE, FunctionSpec, scaling_from
 log = logging.getLogger(__name__)
 REVISION_LABEL = "serving.knative.dev/revision"
 MIN_SCALE = KNATIVE + "min-scale"
+INITIAL_SCALE = KNATIVE + "initial-scale"
 KNATIVE_STAMPS = ("serving.knative.dev/creator", "serving.knative.dev/lastModifier")
 QUEUE_PROXY = "queue-proxy"  # the container Knative adds to every pod; not the function's
 LOG_TAIL_LINES = 500  # lines read per pod and container on each read
@@ -172,18 +173,22 @@ class KnativeBackend:
     async def scale(self, name: str, replicas: int) -> None:
         """Set a floor Knative honours: ``min-scale = replicas`` (it still scales above it).
 
-        A merge patch of the revision template's annotation, so it works on a
+        A merge patch of the revision template's annotations, so it works on a
         Service Helm installed too (a redeploy skips those: Helm owns them), and
-        Knative rolls a revision with the new bound. Above ``max-scale`` is refused:
-        the cap in stack.yml is deliberate (surveillance merges alerts per instance).
+        Knative rolls a revision with the new bound. ``initial-scale`` goes with it:
+        with the cluster's ``initial-scale: 0`` a new revision starts at zero pods and,
+        its KPA marked inactive before any metric arrives, can stay there below its
+        min-scale (seen once in CI). Above ``max-scale`` is refused: the cap in
+        stack.yml is deliberate (surveillance merges alerts per instance).
         """
         spec = self._spec(name)
         cap = spec.scaling.max_scale
         if cap and replicas > cap:
             raise Conflict(f"replicas = {replicas} is above {KNATIVE}max-scale = {cap} of "
                            f"{name}: raise max-scale in stack.yml and deploy again")
-        ann = {**spec.annotations, MIN_SCALE: str(replicas)}
-        patch = {"spec": {"template": {"metadata": {"annotations": {MIN_SCALE: str(replicas)}}}}}
+        bounds = {MIN_SCALE: str(replicas), INITIAL_SCALE: str(replicas)}
+        ann = {**spec.annotations, **bounds}
+        patch = {"spec": {"template": {"metadata": {"annotations": bounds}}}}
         try:
             await asyncio.to_thread(self._custom.patch_namespaced_custom_object, KSVC_GROUP,
                                     KSVC_VERSION, self.config.namespace, KSVC_PLURAL, name, patch)
