@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser(command_of(argv)).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # --verbose is scalezero's debug log: the Kubernetes client's one line per API call
+    # (the knative backend polls every 2 s) would bury it.
+    logging.getLogger("urllib3").setLevel(logging.INFO)
     try:
         code = args._module.main(args)
     except ScalezeroError as e:

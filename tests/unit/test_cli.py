@@ -1,5 +1,7 @@
 """The command line: the parser finds the command, wherever the global flags stand."""
 
+import logging
+
 import pytest
 
 from scalezero import cli
@@ -27,3 +29,11 @@ def test_an_unknown_command_exits_2_with_the_choices(capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["-v", "nope"])
     assert e.value.code == 2 and "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_verbose_leaves_out_the_http_clients_per_request_lines(tmp_path):
+    """--verbose on the knative backend: urllib3 would log every API poll at DEBUG."""
+    logging.getLogger("urllib3").setLevel(logging.NOTSET)
+    with pytest.raises(SystemExit):
+        cli.main(["--verbose", "chart-values", "-f", str(tmp_path / "missing.yml")])
+    assert logging.getLogger("urllib3").getEffectiveLevel() == logging.INFO
