@@ -59,7 +59,9 @@ PASSWORD=$("$PY" -c 'import secrets; print(secrets.token_urlsafe(18))')
 PIDS=()
 T0=$SECONDS
 
-fail() { echo "e2e: FAIL: $*" >&2; exit 1; }
+# The reason is printed again on the last line, after the diagnostics, where a CI log's tail shows it.
+FAILED=""
+fail() { FAILED=$*; echo "e2e: FAIL: $*" >&2; exit 1; }
 ok() { echo "    ok: $*"; }
 # expect WHAT TEXT PATTERN: TEXT must match the extended regex PATTERN.
 expect() { grep -Eq -- "$3" <<<"$2" || fail "$1: expected /$3/ in: $(head -c 600 <<<"$2")"; ok "$1"; }
@@ -68,13 +70,22 @@ elapsed() { echo "$((SECONDS - $1)) s"; }
 TIMES=""
 mark() { echo "    $1: $(elapsed "$2")"; TIMES="$TIMES${TIMES:+, }$1 $(elapsed "$2")"; }
 
+# On failure: everything into $OUT/diagnostics.txt, the state of the functions on the
+# terminal (the gateway's log without its client's per-request DEBUG lines).
 diagnose() {
-  echo "---- diagnostics ----"
-  kubectl get nodes,pods -A -o wide 2>&1 | tail -40 || true
-  kubectl get ksvc,revision -A 2>&1 || true
-  kubectl get events -A --sort-by=.lastTimestamp 2>&1 | tail -25 || true
-  kubectl logs -n "$NAMESPACE" "deploy/$RELEASE-gateway" --tail=40 2>&1 || true
-  kubectl logs -n monitoring deploy/prometheus --all-containers --tail=20 2>&1 || true
+  {
+    kubectl get nodes,pods -A -o wide
+    kubectl get ksvc,revision,podautoscaler -A -o wide
+    kubectl get events -A --sort-by=.lastTimestamp | tail -60
+    kubectl logs -n "$NAMESPACE" "deploy/$RELEASE-gateway" --tail=400
+    kubectl logs -n knative-serving deploy/autoscaler --tail=200
+    kubectl get namespace monitoring >/dev/null && kubectl logs -n monitoring deploy/prometheus --all-containers --tail=40
+  } >"$OUT/diagnostics.txt" 2>&1 || true
+  echo "---- diagnostics (all of them: $OUT/diagnostics.txt) ----"
+  kubectl get pods -A --no-headers 2>&1 | grep -v ' Running ' | head -20 || true
+  kubectl get ksvc,revision,podautoscaler -n "$NAMESPACE" 2>&1 || true
+  kubectl get events -n "$NAMESPACE" --sort-by=.lastTimestamp 2>&1 | tail -15 || true
+  kubectl logs -n "$NAMESPACE" "deploy/$RELEASE-gateway" --tail=400 2>&1 | grep -v ' urllib3\.' | tail -20 || true
 }
 
 cleanup() {
@@ -90,7 +101,7 @@ cleanup() {
     rm -rf "$WORK"
   fi
   if [ "$rc" = 0 ]; then echo "==> e2e-kind: PASS in $((SECONDS - T0)) s ($TIMES; outputs: $OUT)"
-  else echo "==> e2e-kind: FAIL (exit $rc) after $((SECONDS - T0)) s (${TIMES:-no part finished})"; fi
+  else echo "==> e2e-kind: FAIL (exit $rc) after $((SECONDS - T0)) s (${TIMES:-no part finished}): ${FAILED:-see above}"; fi
   exit "$rc"
 }
 trap cleanup EXIT
@@ -312,6 +323,42 @@ if [ -n "$FAAS" ]; then
 fi
 
 mark "OpenFaaS steps" "$t_openfaas"
+
+# ---- 2b. a function from the scalezero-python OpenFaaS template, on Knative ------
+# What a faas-cli user does (issue 13.6): template pull, new, build, deploy, invoke.
+# The image is the template's: the scalezero runtime with the function folder in it.
+if [ -n "$FAAS" ]; then
+  t=$SECONDS
+  step "the scalezero-python template: faas-cli template pull, new, build, deploy on Knative"
+  RUNTIME_IMAGE=$REGISTRY/runtime:$TAG
+  "$DOCKER" build -q --build-arg "BASE_IMAGE=${BASE_IMAGE:-python:3.11-slim}" \
+    -f "$REPO/docker/runtime.Dockerfile" -t "$RUNTIME_IMAGE" "$REPO" >/dev/null
+  mkdir "$WORK/tpl"
+  pushd "$WORK/tpl" >/dev/null
+  faas_cli template pull "$REPO"
+  expect "template pull from this checkout" "$out" 'Wrote 1 template\(s\) : \[scalezero-python\]'
+  faas_cli new e2e-tpl --lang scalezero-python --prefix "$REGISTRY"
+  expect "new --lang scalezero-python" "$out" 'created a function on the scalezero-python template'
+  # A tag other than latest: Kubernetes would try to pull a :latest image.
+  sed -i "s#image: $REGISTRY/e2e-tpl:latest#image: $REGISTRY/e2e-tpl:$TAG#" stack.yaml
+  faas_cli build -f stack.yaml --build-arg "RUNTIME_IMAGE=$RUNTIME_IMAGE"
+  expect "build: the template's image" "$out" "Image: $REGISTRY/e2e-tpl:$TAG built"
+  kind_load "$REGISTRY/e2e-tpl:$TAG"
+  faas_cli deploy -f stack.yaml -g "$GW"
+  expect "deploy of the template's function" "$out" 'Deployed'
+  wait_until "ksvc e2e-tpl Ready" 300 kubectl wait ksvc/e2e-tpl -n "$NAMESPACE" --for=condition=Ready --timeout=5s
+  printf 'on-knative' >"$WORK/tpl-body"
+  FC_STDIN=$WORK/tpl-body faas_cli invoke e2e-tpl -g "$GW"
+  expect "invoke: the template's handler answers from Knative" "$out" '^Hello from scalezero: on-knative'
+  image=$(kubectl get pods -n "$NAMESPACE" -l serving.knative.dev/service=e2e-tpl \
+    -o jsonpath='{.items[*].spec.containers[?(@.name=="function")].image}')
+  expect "its pod runs the template's image" "$image" "^$REGISTRY/e2e-tpl:$TAG"
+  faas_cli remove e2e-tpl -g "$GW"
+  popd >/dev/null
+  gone_tpl() { ! kubectl get ksvc e2e-tpl -n "$NAMESPACE" >/dev/null 2>&1; }
+  wait_until "ksvc e2e-tpl deleted" 120 gone_tpl
+  mark template "$t"
+fi
 
 # Knative's webhook refuses a stable window under 6 s (and "1500ms"); stack.py
 # refuses them too, before any deploy (tests/unit/test_stack.py).
