@@ -16,6 +16,7 @@ from prometheus_client import generate_latest
 from fakes_k8s import FakeKubernetes
 from scalezero.backends.knative import KnativeBackend, KnativeConfig, api_client_for
 from scalezero.errors import NotReady
+from scalezero.gateway.activator import ActivatorConfig
 from scalezero.gateway.app import backend_from_env, build_gateway
 from scalezero.gateway.core import GatewayConfig
 from scalezero.loadgen.sampler import parse_exposition
@@ -46,18 +47,42 @@ def test_invocations_go_to_the_knative_service_address(instance):
 
     async def scenario(fake):
         backend, gateway = await knative_gateway(fake, spec)
-        with pytest.raises(NotReady, match="no address yet"):
-            await gateway.invoke("autoscale", "GET", "/", {}, b"", "sleep_ms=1")
+        # Invoked right after the deploy (faas-cli deploy, then invoke): the Service has no
+        # address yet. The request waits; Knative publishes one a second later; no poll of
+        # the backend's own runs in between (the gateway re-reads the Service itself).
+        call = asyncio.create_task(gateway.invoke("autoscale", "GET", "/", {}, b"", "sleep_ms=1"))
+        await asyncio.sleep(1.0)
+        assert not call.done()
         publish_address(fake, "autoscale", url)
-        await backend.refresh("autoscale")
-        status, _, body = await asyncio.wait_for(
-            gateway.invoke("autoscale", "GET", "/", {}, b"", "sleep_ms=1"), 10)
+        status, _, body = await asyncio.wait_for(call, 10)
         await gateway.close()
         return status, json.loads(body)
 
     with FakeKubernetes() as fake:
         status, body = asyncio.run(scenario(fake))
     assert status == 200 and body["knobs"]["sleep_ms"] == 1 and body["function"] == "autoscale"
+
+
+def test_a_service_that_never_gets_an_address_is_a_503_after_the_activation_timeout():
+    spec = load_stack(REPO / "stack.yml").functions["autoscale"]
+
+    async def scenario(fake):
+        backend = KnativeBackend(api_client_for(fake.url), KnativeConfig(namespace=NS))
+        gateway = build_gateway(GatewayConfig(activator=ActivatorConfig(timeout_s=1.0)),
+                                backend=backend)
+        await gateway.deploy(spec)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        try:
+            with pytest.raises(NotReady, match="function autoscale has no address yet after 1 s"):
+                await gateway.invoke("autoscale", "GET", "/", {}, b"", "sleep_ms=1")
+            return loop.time() - start
+        finally:
+            await gateway.close()
+
+    with FakeKubernetes() as fake:
+        took = asyncio.run(scenario(fake))
+    assert 1.0 <= took < 3.0
 
 
 def test_backend_choice_comes_from_the_environment():

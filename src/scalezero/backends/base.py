@@ -108,5 +108,8 @@ class Backend(Protocol):
         """Where requests for ``name`` go when the platform picks the instance
         (``scales_itself``); None where the gateway picks among ``instances``."""
 
+    async def refresh(self, name: str) -> None:
+        """Re-read ``name``'s state from the platform now, between polls (``scales_itself``)."""
+
     async def close(self) -> None:
         """Stop everything this backend started."""

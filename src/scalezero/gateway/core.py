@@ -31,6 +31,7 @@ from scalezero.stack import FunctionSpec, ScalingSettings
 
 COLD_START_HEADER = "X-Scalezero-Cold-Start"
 CONNECT_ATTEMPTS = 6  # tries when an instance refuses the connection (died a moment ago)
+ADDRESS_POLL_S = 0.5  # how often a request for a Service with no address yet re-reads it
 
 
 @dataclass(frozen=True)
@@ -211,13 +212,24 @@ class Gateway:
                     raise
                 await asyncio.sleep(0.05 * 2 ** attempt)
 
+    async def _address(self, name: str, arrived: float) -> str:
+        """The Service's address. One deployed a moment ago has none until Knative's route
+        is ready and the backend has read it (its poll runs every 2 s): hold the request,
+        as the activator holds one at zero, re-reading the Service, up to its timeout."""
+        deadline = arrived + self.config.activator.timeout_s
+        while (url := self.backend.url(name)) is None:
+            if self.clock.now() >= deadline:
+                raise NotReady(f"function {name} has no address yet after "
+                               f"{self.config.activator.timeout_s:g} s; retry shortly")
+            await asyncio.sleep(ADDRESS_POLL_S)
+            await self.backend.refresh(name)
+        return url
+
     async def _forward_once(self, name, method, path, headers, body, query, arrived, cold):
         if self.backend.scales_itself:
             # Knative: only a request reaching the Service's own address makes Knative
             # scale from zero, so route there and let its activator hold the request.
-            inst, url = None, self.backend.url(name)
-            if url is None:
-                raise NotReady(f"function {name} has no address yet; retry shortly")
+            inst, url = None, await self._address(name, arrived)
         else:
             self._fail_fast_while_broken(name)
             inst = await self.activator.acquire(name)
