@@ -313,8 +313,8 @@ if [ -n "$FAAS" ]; then
   faas_cli remove e2e-echo -g "$GW"
   expect "remove" "$out" 'Removing old function|Deleting'
 else out=$(sz remove e2e-echo); expect "[fallback] remove" "$out" 'Removed e2e-echo'; fi
-gone() { ! kubectl get ksvc e2e-echo -n "$NAMESPACE" >/dev/null 2>&1; }
-wait_until "ksvc e2e-echo deleted" 120 gone
+ksvc_gone() { ! kubectl get ksvc "$1" -n "$NAMESPACE" >/dev/null 2>&1; }
+wait_until "ksvc e2e-echo deleted" 120 ksvc_gone e2e-echo
 ok "ksvc e2e-echo deleted"
 if [ -n "$FAAS" ]; then
   faas_cli list -g "$GW"
@@ -355,8 +355,7 @@ if [ -n "$FAAS" ]; then
   expect "its pod runs the template's image" "$image" "^$REGISTRY/e2e-tpl:$TAG"
   faas_cli remove e2e-tpl -g "$GW"
   popd >/dev/null
-  gone_tpl() { ! kubectl get ksvc e2e-tpl -n "$NAMESPACE" >/dev/null 2>&1; }
-  wait_until "ksvc e2e-tpl deleted" 120 gone_tpl
+  wait_until "ksvc e2e-tpl deleted" 120 ksvc_gone e2e-tpl
   mark template "$t"
 fi
 

@@ -176,9 +176,9 @@ class KnativeBackend:
         A merge patch of the revision template's annotations, so it works on a
         Service Helm installed too (a redeploy skips those: Helm owns them), and
         Knative rolls a revision with the new bound. ``initial-scale`` goes with it:
-        with the cluster's ``initial-scale: 0`` a new revision starts at zero pods and,
-        its KPA marked inactive before any metric arrives, can stay there below its
-        min-scale (seen once in CI). Above ``max-scale`` is refused: the cap in
+        with the cluster's ``initial-scale: 0`` a new revision starts at zero pods, and
+        Knative's KPA applies min-scale only once it has a metric or is activating (its
+        ``scaler.scale``); CI once waited 180 s for such a revision's pod. Above ``max-scale`` is refused: the cap in
         stack.yml is deliberate (surveillance merges alerts per instance).
         """
         spec = self._spec(name)
