@@ -8,7 +8,9 @@ the statically quantised ``<model>.int8.onnx`` that ``scalezero model export --i
 it; default ``fp32``), ``model_threads`` (default: CPUs this process may use), ``allowed_url_prefixes`` (comma-separated; default none), ``max_pixels``, ``imgsz``
 (only for graphs with a dynamic input), ``jpeg_draft`` (default ``true``: large JPEGs are decoded
 at a reduced scale; ``false`` decodes every pixel), ``malloc_tuning`` (default ``true``: glibc
-malloc settings from memory.py; ``false`` keeps glibc's defaults).
+malloc settings from memory.py; ``false`` keeps glibc's defaults), ``model_spinning`` (default
+``false``: ONNX Runtime's idle intra-op threads sleep instead of busy-waiting; ``true`` for
+cores of its own).
 The model is loaded once per instance, at import (the function contract).
 """
 
@@ -78,6 +80,7 @@ class Config:
     # faster, and is not aliased by the bilinear resize (inputs.draft).
     jpeg_draft: bool = True
     malloc_tuning: bool = True  # memory.tune() at import (glibc); false leaves glibc's defaults
+    spinning: bool = False  # ONNX Runtime's intra-op threads busy-wait (detector.create_session)
 
     @classmethod
     def from_env(cls, env) -> "Config":
@@ -100,18 +103,20 @@ class Config:
         if imgsz is not None and (imgsz < 32 or imgsz % 32):
             raise ValueError(f"imgsz = {imgsz}, must be a positive multiple of 32")
         flags = {}
-        for key, default in (("warmup", "false"), ("jpeg_draft", "true"), ("malloc_tuning", "true")):
+        for key, default in (("warmup", "false"), ("jpeg_draft", "true"), ("malloc_tuning", "true"),
+                             ("model_spinning", "false")):
             flags[key] = env.get(key, default).lower()
             if flags[key] not in ("true", "false"):
                 raise ValueError(f"{key} = {flags[key]!r}, must be true or false")
         return cls(path, threads, prefixes, max_pixels, imgsz, flags["warmup"] == "true", variant,
-                   flags["jpeg_draft"] == "true", flags["malloc_tuning"] == "true")
+                   flags["jpeg_draft"] == "true", flags["malloc_tuning"] == "true",
+                   flags["model_spinning"] == "true")
 
 
 CONFIG = Config.from_env(os.environ)
 if CONFIG.malloc_tuning:
     memory.tune()  # before the session exists; a template's instances inherit it (memory.py says why)
-_session, _graph = detector.create_session(CONFIG.model_path, CONFIG.threads)
+_session, _graph = detector.create_session(CONFIG.model_path, CONFIG.threads, CONFIG.spinning)
 MODEL = detector.Detector(_session, detector.read_info(_session, CONFIG.model_path, _graph, CONFIG.imgsz))
 
 

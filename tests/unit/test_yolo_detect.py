@@ -236,6 +236,16 @@ def test_warmup_setting_is_validated(handler):
     with pytest.raises(ValueError, match="malloc_tuning = '1', must be true or false"):
         handler.Config.from_env({"MODEL_PATH": model, "malloc_tuning": "1"})
     assert handler.Config.from_env({"MODEL_PATH": model, "malloc_tuning": "false"}).malloc_tuning is False
+    with pytest.raises(ValueError, match="model_spinning = 'off', must be true or false"):
+        handler.Config.from_env({"MODEL_PATH": model, "model_spinning": "off"})
+    assert handler.Config.from_env({"MODEL_PATH": model}).spinning is False
+    assert handler.Config.from_env({"MODEL_PATH": model, "model_spinning": "true"}).spinning is True
+
+
+@pytest.mark.parametrize("spinning, entry", [(False, "0"), (True, "1")])
+def test_session_spinning_follows_the_setting(handler, spinning, entry):
+    session, _ = handler.detector.create_session(handler.CONFIG.model_path, 2, spinning)
+    assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == entry
 
 
 def test_the_handler_never_imports_torch_ultralytics_or_cv2():
