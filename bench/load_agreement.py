@@ -3,8 +3,11 @@ gateway's latency histogram vs the load generator's own p99.
 
 One real ``scalezero up`` with a warm ``autoscale`` instance (min-scale 1), requests of
 ``{"sleep_ms": 20}``. The same profile, a constant ``--rate`` req/s for ``--seconds``, is sent
-alternately by ``scalezero load`` (open loop, uniform arrivals) and by ``hey`` (``-c W -q R/W
--z Ds``: W workers, each rate-limited), ``--rounds`` times each. Each tool's req/s, p50 and p99
+alternately by ``scalezero load`` (open loop, uniform arrivals) and by ``hey`` (``-c 1 -q R
+-z Ds``: one worker ticking every 1/R s, so also uniform while a request takes less than
+1/R; hey's W workers each tick on their own timer, all started together, so ``-c W -q R/W``
+sends W requests at once every W/R s: a burstier profile, which the gateway itself timed
+slower), ``--rounds`` times each. Each tool's req/s, p50 and p99
 come from its own per-request records (``records.csv`` / ``hey -o csv``), pooled over rounds.
 Around every ``scalezero load`` run, the gateway's ``gateway_functions_seconds`` histogram is
 read from ``/metrics`` before and after, and histogram_quantile(0.99) of the difference is set
@@ -112,7 +115,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=15.0, help="seconds per run")
     parser.add_argument("--rounds", type=int, default=2, help="runs per tool, alternating")
-    parser.add_argument("--workers", type=int, default=4, help="hey workers (the rate is split among them)")
+    parser.add_argument("--workers", type=int, default=4, help="threads of the gateway-side profile")
+    parser.add_argument("--hey-workers", type=int, default=1,
+                        help="hey workers (the rate is split among them; more than 1 sends bursts)")
     parser.add_argument("--json", help="also write the results table rows here")
     args = parser.parse_args()
     tools = {"scalezero load": [], "hey": []}
@@ -130,7 +135,7 @@ def main() -> int:
                   f"histogram p99 {h * 1000:.1f} ms (n={len(durations)})", flush=True)
             for tool in (tools if i % 2 == 0 else reversed(list(tools))):
                 if tool == "hey":
-                    lat, r = run_hey(p, args.rate, args.seconds, args.workers)
+                    lat, r = run_hey(p, args.rate, args.seconds, args.hey_workers)
                 else:
                     before = histogram(p, "autoscale")
                     lat, r = run_scalezero(p, args.rate, args.seconds, Path(tmp))
@@ -146,7 +151,8 @@ def main() -> int:
     within = lambda a, b: abs(a / b - 1) <= TARGET  # noqa: E731
     rows = [
         row("load_agreement", f"req/s, constant {args.rate:g} req/s for {args.seconds:g} s: scalezero load",
-            sz_rps, "req/s", hy_rps, f"hey -c {args.workers}, same profile, same run",
+            sz_rps, "req/s", hy_rps,
+            f"hey -c {args.hey_workers} -q {args.rate / args.hey_workers:g}, same profile, same run",
             target="within 10 %", met=within(sz_rps, hy_rps)),
         row("load_agreement", "p50 latency: scalezero load", pct(sz, 0.5) * 1000, "ms", pct(hy, 0.5) * 1000,
             "hey p50, same run", target="within 10 %", met=within(pct(sz, 0.5), pct(hy, 0.5))),
