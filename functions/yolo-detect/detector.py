@@ -66,9 +66,10 @@ def create_session(model_path: Path, threads: int, spinning: bool = False) -> tu
     """An ONNX Runtime CPU session, from the pre-optimised graph when there is one.
 
     ``spinning``: the intra-op threads busy-wait between parallel sections (ONNX Runtime's
-    default). Off here: an instance shares its cores with the gateway and its clients, and
-    the spinning took CPU from them (bench/throughput.py, 1 instance x 2 threads through the
-    gateway: 14.2 -> 16.0 images/s, interleaved windows, same run).
+    default). Off here: an instance shares its cores with the gateway, its clients and other
+    instances. 1 instance x 2 threads through the gateway, spinning against not, interleaved
+    windows of one run (bench/throughput.py with a second instance): 14.2 against 16.0
+    images/s with the test suite running beside it, 16.7 against 16.3 on a quiet machine.
     """
     graph, optimised = pick_graph(model_path)
     try:
