@@ -1,9 +1,9 @@
 """Warm overhead: the gateway's extra latency over the instance called directly, beside nginx's.
 
 One real ``scalezero up`` with a warm pre-forked yolo-detect instance and a warm ``autoscale``
-instance (min-scale 1 each). For each, the same request goes, in a random order each round and never
-overlapping, (1) through the gateway (``/function/NAME``: HTTP, activator, proxy), (2) through
-Debian's nginx started here on 127.0.0.1 with a minimal ``proxy_pass`` to the same instance
+instance (min-scale 1 each). For each, the same request goes, in a random order each round
+and never overlapping, (1) through the gateway (``/function/NAME``: HTTP, activator, proxy),
+(2) through Debian's nginx started here on 127.0.0.1 with a minimal ``proxy_pass`` to the same instance
 (upstream keep-alive), (3) straight to the instance, and for yolo-detect (4) to the same
 handler imported in this process with the same ONNX Runtime threads. Every client keeps its
 connection open (keep-alive), as a client that reuses connections would. The figures are
@@ -106,7 +106,7 @@ def measure(paths: dict, n: int) -> dict[str, list[float]]:
     names = list(paths)
     out = {k: [] for k in names}
     order = random.Random(14)
-    for _ in range(n):
+    for i in range(n):
         for name in order.sample(names, len(names)):
             seconds, ok = paths[name]()
             if not ok:
