@@ -224,6 +224,7 @@ def date_line(dates: dict[str, str]) -> str:
 def plot(doc: dict, path: Path) -> None:
     """results.png: warm latency by path (no-op), cold vs warm (yolo-detect), images/s by configuration."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
     raw = doc.get("raw", {})
     fig = Figure(figsize=(16, 4.8))
@@ -248,6 +249,10 @@ def plot(doc: dict, path: Path) -> None:
     for ax in axes[:2]:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
+        # Plain numbers at 1, 2, 5 per decade: matplotlib's minor labels (3x10^0 ...) overlapped.
+        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     fig.suptitle("make bench on a 2-core machine (load and dates: results.md)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
