@@ -1,15 +1,15 @@
 """Warm overhead: the gateway's extra latency over the instance called directly, beside nginx's.
 
 One real ``scalezero up`` with a warm pre-forked yolo-detect instance and a warm ``autoscale``
-instance (min-scale 1 each). For each, the same request goes, in a random order each round
-and never overlapping, (1) through the gateway (``/function/NAME``: HTTP, activator, proxy),
-(2) through Debian's nginx started here on 127.0.0.1 with a minimal ``proxy_pass`` to the same instance
-(upstream keep-alive), (3) straight to the instance, and for yolo-detect (4) to the same
-handler imported in this process with the same ONNX Runtime threads. Every client keeps its
-connection open (keep-alive), as a client that reuses connections would. The figures are
+instance (min-scale 1 each). For each, the same request goes, in a random order each round and
+never overlapping, (1) through the gateway (``/function/NAME``: HTTP, activator, proxy), (2)
+through Debian's nginx started here on 127.0.0.1 with a minimal ``proxy_pass`` to the same
+instance (upstream keep-alive), (3) straight to the instance, and for yolo-detect (4) to the
+same handler imported in this process with the same ONNX Runtime threads. Every client keeps
+its connection open (keep-alive), as a client that reuses connections would. The figures are
 p50(path) - p50(direct): the gateway's overhead against nginx's. yolo-detect's ~100 ms of
-inference makes those differences noisy, so the no-op ``autoscale`` request
-(``sleep_ms=0``) measures the data path alone. nginx is stopped by its PID.
+inference makes those differences noisy, so the no-op ``autoscale`` request (``sleep_ms=0``)
+measures the data path alone. nginx is stopped by its PID.
 Usage: ``python bench/warm_overhead.py [--requests 60] [--noop-requests 600] [--json F]``.
 """
 

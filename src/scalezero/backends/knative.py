@@ -178,8 +178,9 @@ class KnativeBackend:
         Knative rolls a revision with the new bound. ``initial-scale`` goes with it:
         with the cluster's ``initial-scale: 0`` a new revision starts at zero pods, and
         Knative's KPA applies min-scale only once it has a metric or is activating (its
-        ``scaler.scale``); CI once waited 180 s for such a revision's pod. Above ``max-scale`` is refused: the cap in
-        stack.yml is deliberate (surveillance merges alerts per instance).
+        ``scaler.scale``); CI once waited 180 s for such a revision's pod. Above
+        ``max-scale`` is refused: the cap in stack.yml is deliberate (surveillance merges
+        alerts per instance).
         """
         spec = self._spec(name)
         cap = spec.scaling.max_scale
