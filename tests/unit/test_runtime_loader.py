@@ -1,5 +1,6 @@
 """Loading handlers from function folders, and preloading for a fork template."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -77,3 +78,27 @@ def test_a_failed_import_leaves_no_half_package(tmp_path):
 def test_handle_req_is_the_classic_template(tmp_path):
     (tmp_path / "handler.py").write_text("def handle(req):\n    return req\n")
     assert load_handler(tmp_path, package="fixture_classic").kind == "classic"
+
+
+def test_an_edit_of_the_same_size_in_the_same_second_runs_the_new_code(tmp_path, monkeypatch):
+    # A .pyc matches its source by size and whole-second mtime: 'v1' -> 'v2' within a
+    # second (then a redeploy) ran the old code. Here the mtime is set back to be sure.
+    def write(version):
+        (tmp_path / "helper.py").write_text(f"V = '{version}'\n")
+        (tmp_path / "handler.py").write_text(
+            f"from .helper import V\nimport helper\n"
+            f"def handle(event, context):\n    return '{version}' + V + helper.V\n")
+        for name in ("helper.py", "handler.py"):
+            os.utime(tmp_path / name, ns=(10**18, 10**18))
+
+    def load_fresh():  # as a new instance process, which has none of them imported
+        for name in [n for n in sys.modules if n.startswith("fixture_edit") or n == "helper"]:
+            del sys.modules[name]
+        return load_handler(tmp_path, package="fixture_edit").func(None, None)
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # as in an instance
+    write("v1")
+    assert load_fresh() == "v1v1v1"
+    write("v2")
+    assert load_fresh() == "v2v2v2"
+    assert not (tmp_path / "__pycache__").exists()

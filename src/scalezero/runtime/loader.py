@@ -14,9 +14,15 @@ the model loaded. Only for handlers that start no thread when imported (ONNX
 Runtime with one intra-op thread); the template checks and falls back otherwise.
 ``HandlerSlot`` is where a background import hands the handler to the app, so
 ``/_/ready`` can answer 503 while the import runs.
+
+The folder's own modules are compiled from their source at every import, never read
+from ``__pycache__``: a ``.pyc`` is matched to its source by size and mtime in whole
+seconds, so an edit of the same length within the same second (``'v1'`` to ``'v2'``,
+then a redeploy) would run the old code.
 """
 
 import importlib
+import importlib.machinery
 import importlib.util
 import inspect
 import logging
@@ -68,6 +74,26 @@ def _takes_one_argument(func: Callable) -> bool:
     return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]) == 1
 
 
+class _SourceLoader(importlib.machinery.SourceFileLoader):
+    """Compiles the source every time: no ``.pyc`` is read or written."""
+
+    def get_code(self, fullname: str):
+        return self.source_to_code(self.get_data(self.path), self.path)
+
+
+def _source_only(folder: Path) -> None:
+    """Imports from ``folder`` (``import helper``, ``from .helper``) compile the source."""
+    sys.path_importer_cache[str(folder)] = importlib.machinery.FileFinder(
+        str(folder),
+        (importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES),
+        (_SourceLoader, importlib.machinery.SOURCE_SUFFIXES))
+
+
+def _spec(name: str, path: Path, **kwargs):
+    return importlib.util.spec_from_file_location(
+        name, path, loader=_SourceLoader(name, str(path)), **kwargs)
+
+
 def handler_path(function_dir: str | Path) -> Path:
     """The handler file of a function folder, checked to exist."""
     path = Path(function_dir).resolve() / "handler.py"
@@ -86,10 +112,11 @@ def load_handler(function_dir: str | Path, package: str = "function") -> Handler
     # Handlers import sibling modules by bare name too (scalezero's functions do).
     if str(path.parent) not in sys.path:
         sys.path.insert(0, str(path.parent))
-    pkg_spec = importlib.util.spec_from_file_location(
-        package, path.parent / "__init__.py", submodule_search_locations=[str(path.parent)])
+    _source_only(path.parent)
+    pkg_spec = _spec(package, path.parent / "__init__.py",
+                     submodule_search_locations=[str(path.parent)])
     pkg = importlib.util.module_from_spec(pkg_spec)
-    spec = importlib.util.spec_from_file_location(f"{package}.handler", path)
+    spec = _spec(f"{package}.handler", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[package], sys.modules[spec.name] = pkg, module
     try:
