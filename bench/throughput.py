@@ -2,12 +2,14 @@
 
 Three baselines run in this process with yolo-detect's own code and ONNX Runtime threads = CPUs:
 ``session.run`` alone on the pre-processed ``bus.jpg`` (the compute limit: no decode, no
-letterbox, no HTTP), and ``handler.handle()`` on the JPEG (decode + pre + inference + post +
-JSON: what an instance does) from 2 client threads, as the gateway side gets. Then a real
-gateway with two warm yolo-detect configurations on the same CPUs: 1 instance x N threads and N
-instances x 1 thread (``model_threads=1``), each driven by 2 closed-loop keep-alive clients per
-instance. All five alternate in ``--rounds`` short windows, so load changes on the machine hit
-each of them; every response must be 200. Last line: 1 x N via the gateway over the in-process
+letterbox, no HTTP; with ONNX Runtime's default spinning threads, and again with the handler's
+own session, which does not spin), and ``handler.handle()`` on the JPEG (decode + pre +
+inference + post + JSON: what an instance does) from 2 client threads, as the gateway side
+gets. Then a real gateway with two warm yolo-detect configurations on the same CPUs: 1 instance
+x N threads and N instances x 1 thread (``model_threads=1``), each driven by 2 closed-loop
+keep-alive clients per instance. All of them alternate in ``--rounds`` short windows, so load
+changes on the machine hit each of them; every response must be 200. The in-process ones also
+report this process's CPU time per image. Last line: 1 x N via the gateway over the in-process
 handler. Usage: ``python bench/throughput.py [--seconds 24] [--rounds 4] [--json F]``.
 """
 
@@ -76,6 +78,7 @@ def main() -> int:
 
         configs = {  # label -> (call, clients)
             "bare session.run": (lambda i: bare_session.run(None, feed) is not None, 1),
+            "handler's session.run": (lambda i: model.session.run(None, feed) is not None, 1),
             "handler in process": (lambda i: handler.handle(Event(image), None)["statusCode"] == 200, 2),
             f"gateway 1 x {n} threads": (via("detect-wide"), 2),
             f"gateway {n} x 1 thread": (via("detect-narrow"), 2 * n),
@@ -83,17 +86,23 @@ def main() -> int:
         for call, clients in configs.values():  # warm every path
             closed_loop(call, clients, 1.0)
         counts = {k: 0 for k in configs}
+        cpu = {k: 0.0 for k in configs}  # CPU seconds of this process: the in-process ones only
         window = args.seconds / args.rounds
         for r in range(args.rounds):
             for label, (call, clients) in configs.items():
+                t = time.process_time()
                 counts[label] += closed_loop(call, clients, window)
+                cpu[label] += time.process_time() - t
             print(f"round {r + 1}: " + ", ".join(f"{k} {v / (window * (r + 1)):.2f}/s" for k, v in counts.items()),
                   flush=True)
         for pool in pools.values():
             for c in pool:
                 c.close()
     rate = {k: v / args.seconds for k, v in counts.items()}
-    bare, local = rate["bare session.run"], rate["handler in process"]
+    bare, local, own = rate["bare session.run"], rate["handler in process"], rate["handler's session.run"]
+    cpu_ms = {k: 1000 * cpu[k] / counts[k] for k in ("bare session.run", "handler's session.run",
+                                                     "handler in process")}
+    own_cpu = cpu_ms["handler's session.run"]
     g1, gn = rate[f"gateway 1 x {n} threads"], rate[f"gateway {n} x 1 thread"]
     for k, v in rate.items():
         print(f"{k:24s} {v:6.2f} images/s ({counts[k]} in {args.seconds:g} s)")
@@ -106,7 +115,12 @@ def main() -> int:
         row("throughput", f"images/s via gateway, {n} instances x 1 ORT thread", gn, "img/s", g1,
             f"1 instance x {n} threads via gateway, same run"),
         row("throughput", "images/s of the handler in process (decode + pre + inference + post)", local, "img/s",
-            bare, f"bare session.run ({n} threads), same run"),
+            bare, f"bare session.run ({n} threads), same run",
+            detail=f"CPU per image {cpu_ms['handler in process']:.0f} ms, bare session.run "
+                   f"{cpu_ms['bare session.run']:.0f} ms (its threads spin)"),
+        row("throughput", f"images/s of the handler's own session.run ({n} threads, model_spinning off)", own,
+            "img/s", bare, f"bare session.run ({n} threads, spinning), same run",
+            detail=f"CPU per image {own_cpu:.0f} ms"),
     ]
     write_json(args.json, rows, {"images_per_s": rate})
     print(f"throughput: gateway 1 x {n} / handler in process = {g1 / local:.2f}, / bare session.run = "
