@@ -41,11 +41,16 @@ FUNCTIONS = {  # name -> (request body, content type)
 }
 
 
+def environment() -> dict[str, str]:
+    """An instance's environment: offline Ultralytics, and room for the seed's first inference."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "0",
+            "YOLO_VERBOSE": "0", "YOLO_CONFIG_DIR": str(REPO / "models" / ".ultralytics"),
+            # The seed's first PyTorch inference passed the runtime's default 10 s on a loaded machine.
+            "exec_timeout": "120s", "write_timeout": "120s"}
+
+
 def start(function: str, log_path: Path) -> tuple[subprocess.Popen, float]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "0",
-           "YOLO_VERBOSE": "0", "YOLO_CONFIG_DIR": str(REPO / "models" / ".ultralytics"),
-           # The seed's first PyTorch inference passed the runtime's default 10 s on a loaded machine.
-           "exec_timeout": "120s", "write_timeout": "120s"}
+    env = environment()
     cmd = [sys.executable, "-m", "scalezero.runtime.serve", str(REPO / "functions" / function),
            "--host", "127.0.0.1", "--port", "0"]
     with open(log_path, "wb") as log:
