@@ -91,14 +91,20 @@ def test_an_edit_of_the_same_size_in_the_same_second_runs_the_new_code(tmp_path,
         for name in ("helper.py", "handler.py"):
             os.utime(tmp_path / name, ns=(10**18, 10**18))
 
-    def load_fresh():  # as a new instance process, which has none of them imported
+    def forget():  # as a new instance process, which has none of them imported
         for name in [n for n in sys.modules if n.startswith("fixture_edit") or n == "helper"]:
             del sys.modules[name]
+
+    def load_fresh():
+        forget()
         return load_handler(tmp_path, package="fixture_edit").func(None, None)
 
     monkeypatch.setattr(sys, "dont_write_bytecode", False)  # as in an instance
-    write("v1")
-    assert load_fresh() == "v1v1v1"
-    write("v2")
-    assert load_fresh() == "v2v2v2"
-    assert not (tmp_path / "__pycache__").exists()
+    try:
+        write("v1")
+        assert load_fresh() == "v1v1v1"
+        write("v2")
+        assert load_fresh() == "v2v2v2"
+        assert not (tmp_path / "__pycache__").exists()
+    finally:
+        forget()  # another test's folder has a helper.py too
