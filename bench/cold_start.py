@@ -79,7 +79,7 @@ def one_run(function: str, deadline: float) -> dict:
     log_path = Path(tempfile.mkstemp(prefix=f"cold-{function}-", suffix=".log")[1])
     proc, t0 = start(function, log_path)
     try:
-        url = wait_until(lambda: _listening(proc, log_path), deadline, "LISTENING line")
+        url = wait_until(lambda: listening(proc, log_path), deadline, "LISTENING line")
         t_listen = time.perf_counter() - t0
         wait_until(lambda: is_ready(url), deadline, "ready instance")
         t_ready = time.perf_counter() - t0
@@ -96,7 +96,7 @@ def one_run(function: str, deadline: float) -> dict:
     return {"listening": t_listen, "ready": t_ready, "first_response": total}
 
 
-def _listening(proc: subprocess.Popen, log_path: Path):
+def listening(proc: subprocess.Popen, log_path: Path):
     if proc.poll() is not None:
         raise RuntimeError(f"instance exited {proc.returncode}:\n{log_path.read_text(errors='replace')}")
     match = LISTENING.search(log_path.read_text(errors="replace"))

@@ -36,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -70,16 +69,7 @@ def detect(url: str, function: str) -> None:
 
 
 def until_ready(url: str, deadline_s: float = 30) -> None:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(url + "/_/ready", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        time.sleep(0.002)
-    raise TimeoutError(f"{url} not ready in {deadline_s} s")
+    cold_start.wait_until(lambda: cold_start.is_ready(url), time.monotonic() + deadline_s, f"ready {url}")
 
 
 def uss_mb(pid: int) -> float:
@@ -104,14 +94,13 @@ def start_plain(function: str, state: Path) -> tuple[subprocess.Popen, str]:
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env={**environment(), "HOME": str(state / "home")}, cwd=REPO,
                                 start_new_session=True)
-    end = time.monotonic() + 120
-    while time.monotonic() < end and proc.poll() is None:
-        for line in (state / "instance.log").read_text(errors="replace").splitlines():
-            if line.startswith("LISTENING "):
-                return proc, line.split()[1]
-        time.sleep(0.005)
-    stop_process(proc, signal.SIGTERM, kill_timeout_s=5)
-    raise RuntimeError(f"{function} never printed LISTENING:\n{(state / 'instance.log').read_text()[-2000:]}")
+    try:
+        url = cold_start.wait_until(lambda: cold_start.listening(proc, state / "instance.log"),
+                                    time.monotonic() + 120, "LISTENING line")
+    except BaseException:
+        stop_process(proc, signal.SIGTERM, kill_timeout_s=5)
+        raise
+    return proc, url
 
 
 def dump_warm_instance(binary: str, function: str, images: Path, warm: int) -> str:
